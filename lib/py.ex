@@ -1,0 +1,315 @@
+defmodule Py do
+  @moduledoc """
+  Call Python from Elixir: CPython runs inside the BEAM, on threads of its own.
+
+      iex> Py.call(:math, :sqrt, [16.0])
+      {:ok, 4.0}
+      iex> Py.eval("x * 2", %{x: 21})
+      {:ok, 42}
+
+  ## Data
+
+  | Elixir | Python | back to Elixir |
+  |---|---|---|
+  | `nil`, `true`, `false` | `None`, `True`, `False` | same |
+  | other atoms | `str` | binary |
+  | integers (any size) | `int` | integer, exact |
+  | floats | `float` | float; nan/±inf as `:nan`, `:infinity`, `:neg_infinity` |
+  | UTF-8 binary | `str` | binary |
+  | other binary, `{:bytes, b}` | `bytes` | binary |
+  | list, tuple, map (any keys) | `list`, `tuple`, `dict` | same |
+  | `MapSet` | `set` | `MapSet` (from `frozenset` too) |
+  | pid, reference | `erlang.Pid`, `erlang.Ref` | the same pid or reference |
+  | `%Py.Object{}` | the object itself | — |
+  | — | anything else | `%Py.Object{}` handle |
+
+  Improper lists, functions, ports and nesting deeper than 2 000 levels give
+  `{:error, {:invalid, why}}`. Python never creates atoms.
+
+  Copies: arguments are copied once into a message environment and converted to
+  Python objects on the context thread; results are built directly as terms. Large
+  bytes are copied in both directions.
+
+  ## Errors
+
+  A Python exception comes back as `{:error, %Py.Error{}}`; other reasons are
+  `:timeout`, `{:invalid, why}`, `{:no_pool, name}` and `:stopped`. The `!`
+  variants raise instead.
+
+  ## Timeouts
+
+  `timeout:` (default 30 000 ms) bounds every call. When it expires the Python code
+  running for the call is interrupted with `TimeoutError` (pure-Python code stops
+  within milliseconds; a blocking C call such as `time.sleep` stops when it returns),
+  the context is reused, and no late reply ever reaches the caller.
+
+  ## Output
+
+  `print` in Python goes to the calling process's group leader, so iex,
+  `ExUnit.CaptureIO` and Livebook show it. Output of Python threads running outside
+  any call goes to the application's group leader.
+  """
+
+  @typedoc "A module or function name: `:math`, `\"os.path\"`."
+  @type name :: atom() | String.t()
+
+  @typedoc "Why a call failed."
+  @type reason ::
+          Py.Error.t()
+          | :timeout
+          | :stopped
+          | {:invalid, String.t()}
+          | {:no_pool, atom()}
+          | {:overloaded, non_neg_integer(), non_neg_integer()}
+
+  @typedoc """
+  Options of every call:
+
+    * `:timeout` - milliseconds or `:infinity` (default 30 000)
+    * `:pool` - the pool to run on (default `:default`)
+    * `:context` - pin the call to one context (index) of the pool
+    * `:return` - `:ref` returns a `%Py.Object{}` handle whatever the value
+  """
+  @type option ::
+          {:timeout, timeout()}
+          | {:pool, atom()}
+          | {:context, non_neg_integer()}
+          | {:return, :value | :ref}
+
+  @common_opts [:timeout, :pool, :context, return: :value]
+
+  @doc """
+  Calls `module.function(*args, **kwargs)`.
+
+  Module and function names are atoms or strings, dotted paths allowed
+  (`"os.path"`, `"Path.home"`). Names are looked up with import and getattr; they
+  never reach Python as code. Options: `kwargs:` (map or keyword list) and those of
+  `t:option/0`.
+
+  ## Examples
+
+      iex> Py.call(:math, :sqrt, [2.0])
+      {:ok, 1.4142135623730951}
+      iex> Py.call("os.path", :join, ["a", "b"])
+      {:ok, "a/b"}
+      iex> Py.call(:builtins, :int, ["ff"], kwargs: [base: 16])
+      {:ok, 255}
+      iex> {:error, %Py.Error{type: "ModuleNotFoundError"}} = Py.call(:no_such_module, :f)
+  """
+  @spec call(name(), name(), list(), [option() | {:kwargs, map() | keyword()}]) ::
+          {:ok, term()} | {:error, reason()}
+  def call(module, function, args \\ [], opts \\ []) when is_list(args) do
+    opts = Keyword.validate!(opts, [:kwargs | @common_opts])
+
+    Py.Request.run(
+      {:call, name!(module), name!(function), args, kwargs!(opts[:kwargs]), opts[:return]},
+      opts
+    )
+  end
+
+  @doc """
+  Like `call/4` but returns the value or raises.
+
+  ## Examples
+
+      iex> Py.call!(:math, :floor, [2.5])
+      2
+  """
+  @spec call!(name(), name(), list(), keyword()) :: term()
+  def call!(module, function, args \\ [], opts \\ []) do
+    unwrap!(call(module, function, args, opts))
+  end
+
+  @doc """
+  Evaluates one Python expression. `locals` (a map) become local variables; names
+  defined by `exec/2` are visible as globals.
+
+  ## Examples
+
+      iex> Py.eval("1 + 1")
+      {:ok, 2}
+      iex> Py.eval("[n * n for n in range(count)]", %{count: 4})
+      {:ok, [0, 1, 4, 9]}
+      iex> {:error, %Py.Error{type: "SyntaxError"}} = Py.eval("1 +")
+  """
+  @spec eval(String.t(), map(), [option()]) :: {:ok, term()} | {:error, reason()}
+  def eval(code, locals \\ %{}, opts \\ []) when is_binary(code) and is_map(locals) do
+    opts = Keyword.validate!(opts, @common_opts)
+    locals = if map_size(locals) == 0, do: nil, else: locals
+    Py.Request.run({:eval, code, locals, opts[:return]}, opts)
+  end
+
+  @doc """
+  Like `eval/3` but returns the value or raises.
+
+  ## Examples
+
+      iex> Py.eval!("'-'.join(['a', 'b'])")
+      "a-b"
+  """
+  @spec eval!(String.t(), map(), keyword()) :: term()
+  def eval!(code, locals \\ %{}, opts \\ []), do: unwrap!(eval(code, locals, opts))
+
+  @doc """
+  Runs Python statements in `__main__`. Definitions stay there for later calls, from
+  any process, on the same pool.
+
+  ## Examples
+
+      iex> Py.exec("def double(x):\\n    return 2 * x")
+      :ok
+      iex> Py.call(:__main__, :double, [21])
+      {:ok, 42}
+  """
+  @spec exec(String.t(), [option()]) :: :ok | {:error, reason()}
+  def exec(code, opts \\ []) when is_binary(code) do
+    opts = Keyword.validate!(opts, @common_opts)
+    Py.Request.run({:exec, code}, opts)
+  end
+
+  @doc """
+  Like `exec/2` but raises on error.
+
+  ## Examples
+
+      iex> Py.exec!("counter = 0")
+      :ok
+  """
+  @spec exec!(String.t(), keyword()) :: :ok
+  def exec!(code, opts \\ []) do
+    case exec(code, opts) do
+      :ok -> :ok
+      {:error, reason} -> raise_reason(reason)
+    end
+  end
+
+  @doc """
+  Reads an attribute (dotted paths allowed) of a Python object.
+
+  ## Examples
+
+      iex> {:ok, fraction} = Py.call(:fractions, :Fraction, [3, 4])
+      iex> Py.getattr(fraction, :denominator)
+      {:ok, 4}
+  """
+  @spec getattr(Py.Object.t(), name(), [option()]) :: {:ok, term()} | {:error, reason()}
+  def getattr(%Py.Object{} = object, name, opts \\ []) do
+    opts = Keyword.validate!(opts, @common_opts)
+    Py.Request.run({:getattr, object, name!(name), opts[:return]}, opts)
+  end
+
+  @doc """
+  Calls a method of a Python object. With `nil` as the name, calls the object itself.
+
+  ## Examples
+
+      iex> {:ok, deque} = Py.call(:collections, :deque, [[1, 2]])
+      iex> Py.call_method(deque, :append, [3])
+      {:ok, nil}
+      iex> Py.call(:builtins, :list, [deque])
+      {:ok, [1, 2, 3]}
+  """
+  @spec call_method(Py.Object.t(), name() | nil, list(), keyword()) ::
+          {:ok, term()} | {:error, reason()}
+  def call_method(%Py.Object{} = object, name, args \\ [], opts \\ []) when is_list(args) do
+    opts = Keyword.validate!(opts, [:kwargs | @common_opts])
+    name = if name == nil, do: nil, else: name!(name)
+    Py.Request.run({:call_method, object, name, args, kwargs!(opts[:kwargs]), opts[:return]}, opts)
+  end
+
+  @doc """
+  Python's `repr` of a value.
+
+  ## Examples
+
+      iex> Py.repr(%{"a" => 1})
+      {:ok, "{'a': 1}"}
+  """
+  @spec repr(term(), [option()]) :: {:ok, String.t()} | {:error, reason()}
+  def repr(value, opts \\ []) do
+    opts = Keyword.validate!(opts, @common_opts)
+    Py.Request.run({:repr, value}, opts)
+  end
+
+  @doc """
+  The running Python's version string.
+
+  ## Examples
+
+      iex> {:ok, version} = Py.version()
+      iex> version =~ ~r/^3\\.\\d+/
+      true
+  """
+  @spec version() :: {:ok, String.t()} | {:error, :not_initialized}
+  def version do
+    with {:ok, info} <- runtime_info(), do: {:ok, info.version}
+  end
+
+  @doc """
+  How Python runs here: `:free_threaded` (a free-threaded build with the GIL off: worker
+  contexts run in parallel), `:subinterp` (the default pool runs OWN_GIL
+  subinterpreters) or `:multi_executor` (worker contexts share one GIL).
+
+  ## Examples
+
+      iex> Py.execution_mode() in [:free_threaded, :subinterp, :multi_executor]
+      true
+  """
+  @spec execution_mode() :: :free_threaded | :subinterp | :multi_executor
+  def execution_mode do
+    pool = :persistent_term.get({Py.Pool, :default}, %{mode: :worker})
+    {:ok, info} = runtime_info()
+
+    cond do
+      pool.mode == :subinterp -> :subinterp
+      info.free_threaded and not info.gil_enabled -> :free_threaded
+      true -> :multi_executor
+    end
+  end
+
+  @doc """
+  Facts about the embedded interpreter: `:version`, `:version_info`, `:free_threaded`,
+  `:gil_enabled`, `:subinterpreters`, `:executable`, `:prefix`, `:base_prefix`.
+
+  ## Examples
+
+      iex> {:ok, %{executable: executable}} = Py.runtime_info()
+      iex> File.exists?(executable)
+      true
+  """
+  @spec runtime_info() :: {:ok, map()} | {:error, :not_initialized}
+  def runtime_info do
+    case :persistent_term.get({Py, :runtime_info}, nil) do
+      nil -> {:error, :not_initialized}
+      info -> {:ok, info}
+    end
+  end
+
+  defp name!(name) when is_atom(name) and name not in [nil, true, false], do: Atom.to_string(name)
+  defp name!(name) when is_binary(name), do: name
+
+  defp name!(other) do
+    raise ArgumentError, "expected a Python name as an atom or string, got: #{inspect(other)}"
+  end
+
+  defp kwargs!(nil), do: nil
+  defp kwargs!(kwargs) when is_map(kwargs), do: kwargs
+
+  defp kwargs!(kwargs) when is_list(kwargs) do
+    if Keyword.keyword?(kwargs) do
+      Map.new(kwargs)
+    else
+      raise ArgumentError, "expected :kwargs to be a map or keyword list, got: #{inspect(kwargs)}"
+    end
+  end
+
+  defp kwargs!(other) do
+    raise ArgumentError, "expected :kwargs to be a map or keyword list, got: #{inspect(other)}"
+  end
+
+  defp unwrap!({:ok, value}), do: value
+  defp unwrap!({:error, reason}), do: raise_reason(reason)
+
+  defp raise_reason(%Py.Error{} = error), do: raise(error)
+  defp raise_reason(reason), do: raise(RuntimeError, "Python call failed: #{inspect(reason)}")
+end

@@ -1,0 +1,639 @@
+defmodule Py.Interpreter do
+  @moduledoc """
+  Finds, describes and selects the CPython interpreter that the erlang_python NIF
+  is built for and embeds, without needing the NIF or the application running.
+
+  The selection order used by `select/1` is:
+
+    1. the `:python` option, or `config :erlang_python, python: "/path/to/python3"`
+    2. the `ERLANG_PYTHON` environment variable
+    3. the project's choice saved by `mix py.python --use PATH`
+       (`.erlang_python/python` in the project directory)
+    4. `$VIRTUAL_ENV/bin/python` when a virtualenv is active
+    5. the first `python3` on `PATH`
+  """
+
+  import Bitwise, only: [band: 2]
+
+  @typedoc "What `info/1` learns about one interpreter."
+  @type info :: %{
+          required(:path) => String.t(),
+          required(:executable) => String.t(),
+          required(:real_executable) => String.t(),
+          required(:version) => String.t(),
+          required(:version_info) => {non_neg_integer(), non_neg_integer(), non_neg_integer()},
+          required(:free_threaded) => boolean(),
+          required(:abi_tag) => String.t(),
+          required(:enable_shared) => boolean(),
+          required(:shared) => boolean(),
+          required(:libpython) => String.t() | nil,
+          required(:libdir) => String.t() | nil,
+          required(:include_dir) => String.t() | nil,
+          required(:headers) => boolean(),
+          required(:prefix) => String.t(),
+          required(:base_prefix) => String.t(),
+          required(:venv) => boolean(),
+          required(:platform) => String.t(),
+          optional(:source) => source()
+        }
+
+  @typedoc "Where `select/1` found the interpreter."
+  @type source :: :config | :env | :project | :virtual_env | :path
+
+  @min_version {3, 9}
+  @project_file Path.join(".erlang_python", "python")
+  @probe_timeout 10_000
+
+  # Interpreter names worth probing; `python3-config` and friends are scripts, not
+  # interpreters, and `python3.13t` is the free-threaded build.
+  @python_name ~r/\Apython3(\.\d+t?)?\z/
+
+  # Printed as key=value lines so no JSON library is needed on our side. Written to
+  # run on any Python still around (2.7 included) so old versions can be described
+  # and then rejected by check/1 with a helpful message.
+  @probe """
+  import os, sys, sysconfig
+  def p(key, value):
+      sys.stdout.write("%s=%s\\n" % (key, "" if value is None else value))
+  cv = sysconfig.get_config_var
+  p("probe", "erlang_python")
+  p("executable", sys.executable)
+  p("real_executable", os.path.realpath(sys.executable))
+  p("version", sys.version.split()[0])
+  p("version_info", "%d.%d.%d" % tuple(sys.version_info[:3]))
+  p("gil_disabled", cv("Py_GIL_DISABLED"))
+  p("enable_shared", cv("Py_ENABLE_SHARED"))
+  p("ldlibrary", cv("LDLIBRARY"))
+  p("instsoname", cv("INSTSONAME"))
+  p("libdir", cv("LIBDIR"))
+  p("libpl", cv("LIBPL"))
+  p("multiarch", cv("MULTIARCH"))
+  p("framework_prefix", cv("PYTHONFRAMEWORKPREFIX"))
+  p("include", sysconfig.get_path("include"))
+  p("prefix", sys.prefix)
+  p("base_prefix", getattr(sys, "base_prefix", sys.prefix))
+  p("platform", sysconfig.get_platform())
+  """
+
+  @not_found """
+  No Python interpreter found. erlang_python needs CPython 3.9 or newer built with a \
+  shared libpython. Install one, for example:
+
+      uv python install 3.14
+      PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.13
+      apt-get install python3-dev   (Debian/Ubuntu)
+
+  then put python3 on PATH, set ERLANG_PYTHON=/path/to/python3, or run \
+  `mix py.python --use /path/to/python3`.\
+  """
+
+  ## Describing one interpreter
+
+  @doc """
+  Runs the interpreter at `path` once and describes it.
+
+  A bare command name such as `"python3"` is looked up on `PATH`; any other path is
+  expanded with `Path.expand/1`.
+
+  ## Example
+
+      {:ok, info} = Py.Interpreter.info("python3")
+      info.version_info #=> {3, 11, 7}
+      info.abi_tag      #=> "cp311"
+  """
+  @spec info(Path.t()) :: {:ok, info()} | {:error, String.t()}
+  def info(path) when is_binary(path) do
+    path = resolve_command(path)
+
+    with :ok <- check_executable(path),
+         {:ok, output} <- run_probe(path),
+         {:ok, fields} <- parse_probe(path, output) do
+      build_info(path, fields)
+    end
+  end
+
+  @doc """
+  Checks that a described interpreter can be used to build and load the NIF.
+
+  Returns an error that lists every problem found and how to fix it.
+
+  ## Example
+
+      with {:ok, info} <- Py.Interpreter.info("/usr/bin/python3.8"),
+           do: Py.Interpreter.check(info)
+      #=> {:error, "Python 3.8.10 at /usr/bin/python3.8 cannot be used by erlang_python:\n  * it is too old: ..."}
+  """
+  @spec check(info()) :: :ok | {:error, String.t()}
+  def check(info) do
+    problems =
+      [&version_problem/1, &shared_problem/1, &headers_problem/1]
+      |> Enum.map(& &1.(info))
+      |> Enum.reject(&is_nil/1)
+
+    case problems do
+      [] ->
+        :ok
+
+      problems ->
+        header =
+          "Python #{Map.get(info, :version)} at #{Map.get(info, :path)} cannot be used by erlang_python:"
+
+        {:error, Enum.join([header | Enum.map(problems, &("  * " <> &1))], "\n")}
+    end
+  end
+
+  ## Selecting the interpreter
+
+  @doc """
+  Selects the interpreter to build for; the first choice that is set wins.
+
+  A choice that is set but does not work is an error: selection does not silently
+  move on to the next one. The returned info carries a `:source` key saying where the
+  choice came from. The interpreter is described, not checked; call `check/1` for that.
+
+  Options:
+
+    * `:python` - interpreter path, overrides `config :erlang_python, :python`
+    * `:env` - a map used instead of the OS environment for `ERLANG_PYTHON`,
+      `VIRTUAL_ENV` and `PATH`
+    * `:project_dir` - where `.erlang_python/python` is read (default: the cwd)
+    * `:project_file` - the choice file itself, overriding `:project_dir`
+
+  ## Example
+
+      {:ok, info} = Py.Interpreter.select()
+      {info.source, info.path} #=> {:env, "/opt/python3.14/bin/python3"}
+
+      Py.Interpreter.select(env: %{"ERLANG_PYTHON" => "/nope/python3"})
+      #=> {:error, "ERLANG_PYTHON selects /nope/python3, which does not work: ..."}
+  """
+  @spec select(keyword()) :: {:ok, info()} | {:error, String.t()}
+  def select(opts \\ []) do
+    env = env_lookup(opts)
+
+    case first_choice(opts, env) do
+      {source, path, origin} ->
+        case info(path) do
+          {:ok, info} ->
+            {:ok, Map.put(info, :source, source)}
+
+          {:error, message} ->
+            {:error,
+             "#{origin} selects #{path}, which does not work: #{message}#{fix_hint(source)}"}
+        end
+
+      nil ->
+        {:error, @not_found}
+    end
+  end
+
+  defp first_choice(opts, env) do
+    choices = [
+      fn -> config_choice(opts) end,
+      fn -> env_choice(env) end,
+      fn -> project_choice(opts) end,
+      fn -> virtual_env_choice(env) end,
+      fn -> path_choice(env) end
+    ]
+
+    Enum.find_value(choices, & &1.())
+  end
+
+  defp config_choice(opts) do
+    case present(opts[:python] || Application.get_env(:erlang_python, :python)) do
+      nil -> nil
+      path -> {:config, path, "The :python setting (config :erlang_python, python: ...)"}
+    end
+  end
+
+  defp env_choice(env) do
+    case present(env.("ERLANG_PYTHON")) do
+      nil -> nil
+      path -> {:env, path, "ERLANG_PYTHON"}
+    end
+  end
+
+  defp project_choice(opts) do
+    file = opts[:project_file] || choice_file(opts[:project_dir] || File.cwd!())
+
+    case read_choice(file) do
+      nil ->
+        nil
+
+      path ->
+        {:project, path, "The project choice in #{file}"}
+    end
+  end
+
+  # Each source is undone differently; say how, since it is not falling through.
+  defp fix_hint(:config), do: ". Fix the :python setting or remove it."
+  defp fix_hint(:env), do: ". Point ERLANG_PYTHON at a working python3 or unset it."
+
+  defp fix_hint(:project),
+    do:
+      ". Choose another with `mix py.python --use PATH` or drop it with `mix py.python --reset`."
+
+  defp fix_hint(:virtual_env), do: ". Activate a working virtualenv or deactivate it."
+  defp fix_hint(:path), do: "."
+
+  defp virtual_env_choice(env) do
+    case present(env.("VIRTUAL_ENV")) do
+      nil -> nil
+      venv -> {:virtual_env, Path.join([venv, "bin", "python"]), "VIRTUAL_ENV=#{venv}"}
+    end
+  end
+
+  defp path_choice(env) do
+    case find_on_path("python3", env) do
+      nil -> nil
+      path -> {:path, path, "PATH"}
+    end
+  end
+
+  ## The project's saved choice
+
+  @doc """
+  Saves `path` as the project's interpreter, after checking it with `info/1` and
+  `check/1`, in `<project_dir>/.erlang_python/python`.
+
+  ## Example
+
+      Py.Interpreter.persist("/root/.pyenv/versions/3.11.7/bin/python3", "/tmp/proj")
+      #=> :ok
+  """
+  @spec persist(Path.t(), Path.t()) :: :ok | {:error, String.t()}
+  def persist(path, project_dir \\ File.cwd!()) do
+    file = choice_file(project_dir)
+
+    with {:ok, info} <- info(path),
+         :ok <- check(info),
+         :ok <- write_file(file, info.path <> "\n") do
+      :ok
+    end
+  end
+
+  @doc """
+  Returns the interpreter path saved for the project by `persist/2`, or `nil`.
+
+  ## Example
+
+      Py.Interpreter.persisted("/tmp/proj")
+      #=> "/root/.pyenv/versions/3.11.7/bin/python3"
+  """
+  @spec persisted(Path.t()) :: String.t() | nil
+  def persisted(project_dir \\ File.cwd!()) do
+    read_choice(choice_file(project_dir))
+  end
+
+  @doc """
+  Removes the project's saved interpreter choice; removing a missing one is fine.
+
+  ## Example
+
+      Py.Interpreter.forget("/tmp/proj")
+      #=> :ok
+  """
+  @spec forget(Path.t()) :: :ok | {:error, String.t()}
+  def forget(project_dir \\ File.cwd!()) do
+    file = choice_file(project_dir)
+
+    case File.rm(file) do
+      :ok -> :ok
+      {:error, :enoent} -> :ok
+      {:error, reason} -> {:error, "cannot remove #{file}: #{:file.format_error(reason)}"}
+    end
+  end
+
+  @doc """
+  The file `persist/2` writes for `project_dir`.
+
+  ## Example
+
+      Py.Interpreter.choice_file("/tmp/proj")
+      #=> "/tmp/proj/.erlang_python/python"
+  """
+  @spec choice_file(Path.t()) :: String.t()
+  def choice_file(project_dir), do: Path.join(Path.expand(project_dir), @project_file)
+
+  defp read_choice(file) do
+    case File.read(file) do
+      {:ok, contents} -> contents |> String.trim() |> present()
+      {:error, _} -> nil
+    end
+  end
+
+  defp write_file(file, contents) do
+    with :ok <- File.mkdir_p(Path.dirname(file)),
+         :ok <- File.write(file, contents) do
+      :ok
+    else
+      {:error, reason} -> {:error, "cannot write #{file}: #{:file.format_error(reason)}"}
+    end
+  end
+
+  ## Discovering interpreters
+
+  @doc """
+  Lists the interpreters found on this machine, one per real executable.
+
+  Looks at `python3`, `python3.N` and `python3.Nt` on `PATH`, in pyenv
+  (`$PYENV_ROOT` or `~/.pyenv`), in uv's install dir (`$UV_PYTHON_INSTALL_DIR` or
+  `~/.local/share/uv/python`), in erlang_python's own build cache
+  (`$ERLANG_PYTHON_CACHE` or `~/.cache/erlang_python`) and in common prefixes.
+  Candidates that fail to run or take longer than `:timeout` ms are dropped.
+
+  Options: `:env` (map replacing the OS environment), `:timeout` (default 10000).
+
+  ## Example
+
+      Py.Interpreter.discover() |> Enum.map(& &1.version)
+      #=> ["3.13.0", "3.12.1", "3.11.7", "3.11.2"]
+  """
+  @spec discover(keyword()) :: [info()]
+  def discover(opts \\ []) do
+    env = env_lookup(opts)
+    timeout = Keyword.get(opts, :timeout, @probe_timeout)
+
+    env
+    |> candidate_dirs()
+    |> Enum.flat_map(&pythons_in/1)
+    # Symlinks such as python3 -> python3.11 need probing only once.
+    |> Enum.uniq_by(&realpath/1)
+    |> Task.async_stream(&info/1,
+      timeout: timeout,
+      on_timeout: :kill_task,
+      max_concurrency: System.schedulers_online() * 2
+    )
+    |> Enum.flat_map(fn
+      {:ok, {:ok, info}} -> [info]
+      _failed_or_timed_out -> []
+    end)
+    # Different launchers (a pyenv shim, a versioned name) can run the same binary.
+    |> Enum.uniq_by(& &1.real_executable)
+    |> Enum.sort_by(&{&1.version_info, &1.free_threaded}, :desc)
+  end
+
+  defp candidate_dirs(env) do
+    home = present(env.("HOME")) || System.user_home() || "/"
+    pyenv = present(env.("PYENV_ROOT")) || Path.join(home, ".pyenv")
+    uv = present(env.("UV_PYTHON_INSTALL_DIR")) || Path.join(home, ".local/share/uv/python")
+    cache = present(env.("ERLANG_PYTHON_CACHE")) || Path.join(home, ".cache/erlang_python")
+
+    Enum.uniq(
+      path_dirs(env) ++
+        Path.wildcard(Path.join(pyenv, "versions/*/bin")) ++
+        Path.wildcard(Path.join(uv, "*/bin")) ++
+        Path.wildcard(Path.join(cache, "python/*/bin")) ++
+        ["/usr/bin", "/usr/local/bin"] ++
+        Path.wildcard("/opt/python*/bin") ++ ["/opt/homebrew/bin"]
+    )
+  end
+
+  defp pythons_in(dir) do
+    case File.ls(dir) do
+      {:ok, names} ->
+        for name <- Enum.sort(names),
+            Regex.match?(@python_name, name),
+            path = Path.join(dir, name),
+            check_executable(path) == :ok,
+            do: path
+
+      {:error, _} ->
+        []
+    end
+  end
+
+  ## Running the probe
+
+  # A bare name is what people type ("python3", "python3.13"); Path.expand would
+  # wrongly turn it into a file in the cwd.
+  defp resolve_command(path) do
+    if Path.basename(path) == path and not File.exists?(path) do
+      System.find_executable(path) || Path.expand(path)
+    else
+      Path.expand(path)
+    end
+  end
+
+  defp check_executable(path) do
+    case File.stat(path) do
+      {:ok, %File.Stat{type: :directory}} ->
+        {:error, "#{path} is a directory, not a Python interpreter"}
+
+      {:ok, %File.Stat{mode: mode}} ->
+        if executable_mode?(mode),
+          do: :ok,
+          else: {:error, "#{path} is not executable (chmod +x it or pick another interpreter)"}
+
+      {:error, :enoent} ->
+        {:error, "#{path} does not exist"}
+
+      {:error, reason} ->
+        {:error, "cannot access #{path}: #{:file.format_error(reason)}"}
+    end
+  end
+
+  # Windows has no execute bits; there the probe itself tells whether it runs.
+  defp executable_mode?(mode) do
+    match?({:win32, _}, :os.type()) or band(mode, 0o111) != 0
+  end
+
+  defp run_probe(path) do
+    case System.cmd(path, ["-c", @probe], stderr_to_stdout: true) do
+      {output, 0} ->
+        {:ok, output}
+
+      {output, status} ->
+        {:error, "#{path} exited with status #{status}: #{excerpt(output)}"}
+    end
+  rescue
+    # The file can vanish or lose its permissions between the check and the run.
+    error -> {:error, "cannot run #{path}: #{Exception.message(error)}"}
+  end
+
+  defp parse_probe(path, output) do
+    # stderr is merged into stdout, so unrelated lines (warnings) are skipped.
+    fields =
+      for line <- String.split(output, ["\r\n", "\n"]),
+          [key, value] <- [String.split(line, "=", parts: 2)],
+          into: %{},
+          do: {key, value}
+
+    if fields["probe"] == "erlang_python" do
+      {:ok, fields}
+    else
+      {:error,
+       "#{path} ran but does not look like a Python interpreter (output: #{excerpt(output)})"}
+    end
+  end
+
+  defp build_info(path, fields) do
+    with {:ok, {major, minor, _} = version_info} <- parse_version(path, fields["version_info"]) do
+      free_threaded = fields["gil_disabled"] == "1"
+      enable_shared = fields["enable_shared"] == "1"
+      # A static build may still have a libpython lying around; it is not what it runs.
+      libpython = if enable_shared, do: find_libpython(fields)
+      include_dir = present(fields["include"])
+      prefix = fields["prefix"] || ""
+      base_prefix = present(fields["base_prefix"]) || prefix
+
+      {:ok,
+       %{
+         path: path,
+         executable: fields["executable"] || path,
+         real_executable: present(fields["real_executable"]) || path,
+         version: fields["version"] || "#{major}.#{minor}",
+         version_info: version_info,
+         free_threaded: free_threaded,
+         abi_tag: "cp#{major}#{minor}" <> if(free_threaded, do: "t", else: ""),
+         enable_shared: enable_shared,
+         shared: libpython != nil,
+         libpython: libpython,
+         libdir: present(fields["libdir"]),
+         include_dir: include_dir,
+         headers: include_dir != nil and File.regular?(Path.join(include_dir, "Python.h")),
+         prefix: prefix,
+         base_prefix: base_prefix,
+         venv: prefix != base_prefix,
+         platform: fields["platform"] || ""
+       }}
+    end
+  end
+
+  defp parse_version(path, text) do
+    with true <- is_binary(text),
+         [major, minor, micro] <- String.split(text, "."),
+         {major, ""} <- Integer.parse(major),
+         {minor, ""} <- Integer.parse(minor),
+         {micro, ""} <- Integer.parse(micro) do
+      {:ok, {major, minor, micro}}
+    else
+      _ -> {:error, "#{path} reported an unreadable version: #{inspect(text)}"}
+    end
+  end
+
+  # LIBDIR is where `make install` put the library, but relocatable builds (uv's,
+  # python-build-standalone) keep the build machine's LIBDIR, so look next to the
+  # real prefix too. LDLIBRARY (libpython3.X.so) is what the linker wants; the
+  # versioned INSTSONAME alone still proves the build is shared.
+  defp find_libpython(fields) do
+    names = Enum.flat_map(["ldlibrary", "instsoname"], &List.wrap(present(fields[&1])))
+    libdir = present(fields["libdir"])
+    multiarch = present(fields["multiarch"])
+
+    dirs =
+      [
+        libdir,
+        libdir && multiarch && Path.join(libdir, multiarch),
+        present(fields["libpl"]),
+        present(fields["base_prefix"]) && Path.join(fields["base_prefix"], "lib"),
+        present(fields["framework_prefix"])
+      ]
+      |> Enum.reject(&(&1 in [nil, false]))
+
+    Enum.find_value(names, fn name ->
+      Enum.find_value(dirs, fn dir ->
+        candidate = Path.expand(name, dir)
+        if File.regular?(candidate), do: candidate
+      end)
+    end)
+  end
+
+  ## Check messages
+
+  defp version_problem(%{version_info: version_info}) do
+    {major, minor, _} = version_info
+
+    if {major, minor} < @min_version do
+      "it is too old: erlang_python needs CPython 3.9 or newer. Install a newer one " <>
+        "(e.g. `uv python install 3.14` or `PYTHON_CONFIGURE_OPTS=--enable-shared " <>
+        "pyenv install 3.13`) and select it with `mix py.python --use PATH` or " <>
+        "ERLANG_PYTHON=PATH."
+    end
+  end
+
+  defp shared_problem(%{shared: true}), do: nil
+
+  defp shared_problem(info) do
+    {major, minor, _} = info.version_info
+    series = "#{major}.#{minor}"
+
+    why =
+      if Map.get(info, :enable_shared, false),
+        do: "it was built with --enable-shared but its libpython is missing from #{info.libdir}",
+        else:
+          "it was built without --enable-shared, so there is no libpython to link the NIF against"
+
+    "no shared libpython: #{why}. Fix: rebuild it with --enable-shared, e.g. " <>
+      "`PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install #{info.version}`; or use " <>
+      "`uv python install #{series}`, whose builds ship a shared libpython; or on " <>
+      "Debian/Ubuntu `apt-get install libpython#{series}-dev`."
+  end
+
+  defp headers_problem(%{headers: true}), do: nil
+
+  defp headers_problem(info) do
+    {major, minor, _} = info.version_info
+
+    "no Python.h in #{info.include_dir || "its include dir"}: the C headers are needed " <>
+      "to build the NIF. Fix: on Debian/Ubuntu `apt-get install python3-dev` " <>
+      "(or python#{major}.#{minor}-dev); pyenv and uv builds include the headers."
+  end
+
+  ## Helpers
+
+  defp env_lookup(opts) do
+    case Keyword.fetch(opts, :env) do
+      {:ok, env} when is_map(env) -> &Map.get(env, &1)
+      :error -> &System.get_env/1
+    end
+  end
+
+  defp path_dirs(env) do
+    separator = if match?({:win32, _}, :os.type()), do: ";", else: ":"
+
+    (env.("PATH") || "")
+    |> String.split(separator, trim: true)
+  end
+
+  # Searches the (possibly injected) PATH rather than the OS one, so tests and
+  # callers with a custom environment get the same answer select/1 would give.
+  defp find_on_path(name, env) do
+    Enum.find_value(path_dirs(env), fn dir ->
+      candidate = Path.expand(name, dir)
+      if check_executable(candidate) == :ok, do: candidate
+    end)
+  end
+
+  defp present(nil), do: nil
+  defp present(""), do: nil
+  defp present(value) when is_binary(value), do: value
+  # config files may hold a charlist path
+  defp present(value) when is_list(value), do: present(List.to_string(value))
+
+  defp excerpt(output) do
+    output = String.trim(output)
+    output = if output == "", do: "(no output)", else: output
+
+    if String.length(output) > 500, do: String.slice(output, 0, 500) <> "...", else: output
+  end
+
+  # Elixir has no realpath; resolve symlinks one path component at a time.
+  defp realpath(path), do: resolve_links(Path.split(Path.expand(path)), "", 0)
+
+  defp resolve_links([], resolved, _hops), do: resolved
+
+  defp resolve_links([part | rest], resolved, hops) do
+    current = if resolved == "", do: part, else: Path.join(resolved, part)
+
+    case File.read_link(current) do
+      # Guard against symlink loops, as the OS does with ELOOP.
+      {:ok, target} when hops < 40 ->
+        absolute = Path.expand(target, Path.dirname(current))
+        resolve_links(Path.split(absolute) ++ rest, "", hops + 1)
+
+      _ ->
+        resolve_links(rest, current, hops)
+    end
+  end
+end

@@ -1,0 +1,102 @@
+defmodule Py.Native do
+  @moduledoc false
+  # The only module with NIF stubs, and the one place that loads the library.
+
+  alias Py.Native.Artifact
+
+  @doc false
+  # Finds the artifact for the interpreter chosen for this run, verifies its checksum
+  # and loads it. Returns the interpreter's executable for `runtime_init/2`.
+  @spec load() :: {:ok, String.t()} | {:error, String.t()}
+  def load do
+    priv = Path.join(to_string(:code.priv_dir(:erlang_python)), "native")
+
+    with {:ok, python, path} <- locate(priv),
+         :ok <- verify(path, priv),
+         :ok <- load_library(path) do
+      {:ok, python}
+    end
+  end
+
+  defp locate(priv) do
+    record = Artifact.build_record(priv)
+    requested = Application.get_env(:erlang_python, :python) || present(System.get_env("ERLANG_PYTHON"))
+
+    entry =
+      case requested do
+        nil -> record.selected && record.artifacts[record.selected]
+        path -> record.artifacts[path] || record.artifacts[Path.expand(path)]
+      end
+
+    cond do
+      entry ->
+        {:ok, entry.executable, Path.join(priv, entry.artifact)}
+
+      requested ->
+        locate_unrecorded(requested, priv)
+
+      true ->
+        {:error,
+         "no erlang_python NIF is built in #{priv}. Run `mix compile` " <>
+           "(and `mix py.doctor` if it does not build)."}
+    end
+  end
+
+  defp locate_unrecorded(python, priv) do
+    with {:ok, info} <- Py.Interpreter.info(python) do
+      path = Path.join(priv, Artifact.name(info))
+
+      if File.regular?(path) do
+        {:ok, info.executable, path}
+      else
+        {:error,
+         "no erlang_python NIF is built for #{python} (#{info.abi_tag}). " <>
+           "Build it with `ERLANG_PYTHON=#{python} mix compile`."}
+      end
+    end
+  end
+
+  defp verify(path, priv) do
+    case Artifact.verify(path, Artifact.read_manifest(Path.join(priv, "checksums.exs"))) do
+      :ok ->
+        :ok
+
+      {:error, {:checksum_mismatch, file}} ->
+        {:error,
+         "refusing to load #{file}: its sha256 does not match the manifest. " <>
+           "Rebuild it with `ERLANG_PYTHON_BUILD=1 mix compile`."}
+
+      {:error, {:not_in_manifest, file}} ->
+        {:error, "refusing to load #{file}: it is not listed in #{priv}/checksums.exs."}
+
+      {:error, reason} ->
+        {:error, "cannot read #{path}: #{inspect(reason)}"}
+    end
+  end
+
+  defp load_library(path) do
+    case :erlang.load_nif(String.to_charlist(Path.rootname(path)), 0) do
+      :ok -> :ok
+      # Already loaded by an earlier start of the application in this VM.
+      {:error, {:reload, _}} -> :ok
+      {:error, {_reason, text}} -> {:error, "cannot load #{path}: #{text}"}
+    end
+  end
+
+  defp present(nil), do: nil
+  defp present(""), do: nil
+  defp present(value), do: value
+
+  defp nif_error, do: :erlang.nif_error(:nif_not_loaded)
+
+  def runtime_init(_python, _relay), do: nif_error()
+  def runtime_info, do: nif_error()
+  def pool_new(_size, _mode), do: nif_error()
+  def pool_submit(_pool, _index, _strict, _ref, _op), do: nif_error()
+  def pool_cancel(_pool, _id), do: nif_error()
+  def pool_stop(_pool), do: nif_error()
+  def pool_size(_pool), do: nif_error()
+  def pool_loads(_pool), do: nif_error()
+  def object_count, do: nif_error()
+  def noop, do: nif_error()
+end

@@ -1,0 +1,75 @@
+defmodule Py.Request do
+  @moduledoc false
+  # Submits one operation to a pool and waits for its reply. The only place that
+  # talks to the context threads for requests.
+  #
+  # The reply arrives as {ref, result}; output printed by Python during the call
+  # arrives before it as {ref, {:output, text}} and is written to this process's group
+  # leader. On timeout the request is cancelled: either it had already replied (the
+  # reply is taken from the mailbox) or no message for it will ever arrive, and the
+  # Python code still running for it is interrupted.
+
+  alias Py.Native
+
+  @default_timeout 30_000
+
+  @spec run(tuple(), keyword()) :: {:ok, term()} | :ok | {:error, term()}
+  def run(op, opts) do
+    timeout = Keyword.get(opts, :timeout, @default_timeout)
+    validate_timeout!(timeout)
+
+    with {:ok, pool, index, strict} <- Py.Pool.route(opts) do
+      ref = make_ref()
+
+      case Native.pool_submit(pool, index, strict, ref, op) do
+        {:ok, id} -> await(pool, id, ref, deadline(timeout))
+        {:error, _} = error -> error
+      end
+    end
+  end
+
+  defp await(pool, id, ref, deadline) do
+    receive do
+      {^ref, {:output, text}} ->
+        IO.write(text)
+        await(pool, id, ref, deadline)
+
+      {^ref, result} ->
+        result
+    after
+      remaining(deadline) ->
+        case Native.pool_cancel(pool, id) do
+          :cancelled ->
+            flush_output(ref)
+            {:error, :timeout}
+
+          :replied ->
+            await(pool, id, ref, :infinity)
+        end
+    end
+  end
+
+  # Output sent before the cancellation is still written; none can follow it.
+  defp flush_output(ref) do
+    receive do
+      {^ref, {:output, text}} ->
+        IO.write(text)
+        flush_output(ref)
+    after
+      0 -> :ok
+    end
+  end
+
+  defp deadline(:infinity), do: :infinity
+  defp deadline(ms), do: System.monotonic_time(:millisecond) + ms
+
+  defp remaining(:infinity), do: :infinity
+  defp remaining(deadline), do: max(deadline - System.monotonic_time(:millisecond), 0)
+
+  defp validate_timeout!(:infinity), do: :ok
+  defp validate_timeout!(ms) when is_integer(ms) and ms >= 0, do: :ok
+
+  defp validate_timeout!(other) do
+    raise ArgumentError, "expected :timeout to be a non-negative integer or :infinity, got: #{inspect(other)}"
+  end
+end

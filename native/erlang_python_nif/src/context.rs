@@ -1,0 +1,352 @@
+//! Context threads: one OS thread owning one Python thread state, serving requests
+//! from a queue and replying to the caller with a message.
+//!
+//! Request lifecycle, all under the context's `inflight` lock so that a reply and a
+//! cancellation can never both happen:
+//!   submit → Queued → Running → reply sent, slot removed
+//!                 ↘ Cancelled (by timeout or caller death) → no reply, ever.
+//! A cancelled running request is interrupted by the watchdog thread, which raises
+//! `TimeoutError` in it (`PyThreadState_SetAsyncExc` needs an attached thread state of
+//! the same interpreter, hence a dedicated thread rather than the caller's scheduler).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use rustler::env::SavedTerm;
+use rustler::{Encoder, LocalPid, OwnedEnv};
+
+use crate::atoms;
+use crate::convert::encode;
+use crate::object::Home;
+use crate::output;
+use crate::request::Interp;
+use crate::watchdog;
+
+/// Conversions recurse; a large stack keeps `convert::MAX_DEPTH` far from its end.
+pub const STACK_SIZE: usize = 256 * 1024 * 1024;
+
+/// How long an idle context spins before it blocks: a blocking hand-off costs tens of
+/// microseconds, a spinning one a couple (DESIGN.md §3).
+const SPIN: Duration = Duration::from_micros(30);
+
+/// Requests run in one GIL hold before the GIL is offered to other threads.
+const BATCH: usize = 32;
+
+/// Ids carry the index of their context in the low bits, so a pool can find the
+/// context of an id without a lookup table.
+pub const INDEX_BITS: u32 = 16;
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub struct Request {
+    pub id: u64,
+    pub caller: LocalPid,
+    pub env: OwnedEnv,
+    pub reference: SavedTerm,
+    pub op: SavedTerm,
+}
+
+enum Job {
+    Run(Request),
+    Stop,
+}
+
+#[derive(PartialEq, Eq)]
+enum State {
+    Queued,
+    Running,
+    Cancelled,
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable_hash()
+    }
+    fn write_u64(&mut self, id: u64) {
+        // Ids are unique counters: spread them, no need to hash.
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[cold]
+fn unreachable_hash() {}
+
+#[derive(Default)]
+struct Inflight {
+    slots: HashMap<u64, State, BuildHasherDefault<IdHasher>>,
+    running: u64,
+}
+
+pub struct Context {
+    pub index: usize,
+    tx: flume::Sender<Job>,
+    inflight: Mutex<Inflight>,
+    /// Requests queued or running: the pool routes around busy contexts with it.
+    load: AtomicUsize,
+    /// `threading.get_ident()` of the context thread, for interrupts.
+    thread_ident: AtomicU64,
+}
+
+pub enum Cancel {
+    Cancelled,
+    Replied,
+}
+
+impl Context {
+    /// Starts a context thread in the main interpreter.
+    pub fn spawn_worker(index: usize, home: Home) -> std::io::Result<Arc<Context>> {
+        let (tx, rx) = flume::unbounded();
+        let context = Arc::new(Context {
+            index,
+            tx,
+            inflight: Mutex::new(Inflight::default()),
+            load: AtomicUsize::new(0),
+            thread_ident: AtomicU64::new(0),
+        });
+        let thread_context = context.clone();
+        std::thread::Builder::new()
+            .name(format!("py-context-{index}"))
+            .stack_size(STACK_SIZE)
+            .spawn(move || worker_main(thread_context, rx, home))?;
+        Ok(context)
+    }
+
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inflight> {
+        // A poisoned lock only means a panic elsewhere; the data is still consistent
+        // because every critical section is a few map operations.
+        self.inflight.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Queues a request; its reply arrives as `{reference, result}` in `caller`.
+    pub fn submit(
+        &self,
+        caller: LocalPid,
+        env: OwnedEnv,
+        reference: SavedTerm,
+        op: SavedTerm,
+    ) -> Result<u64, ()> {
+        let id = (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64;
+        self.lock().slots.insert(id, State::Queued);
+        self.load.fetch_add(1, Ordering::Relaxed);
+        let request = Request {
+            id,
+            caller,
+            env,
+            reference,
+            op,
+        };
+        if self.tx.send(Job::Run(request)).is_err() {
+            self.lock().slots.remove(&id);
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            return Err(());
+        }
+        Ok(id)
+    }
+
+    /// Cancels request `id`. `Replied` means its reply is already in the caller's
+    /// mailbox; `Cancelled` means no reply will ever be sent.
+    pub fn cancel(self: &Arc<Self>, id: u64) -> Cancel {
+        let mut inflight = self.lock();
+        let running = inflight.running == id;
+        match inflight.slots.get_mut(&id) {
+            None => Cancel::Replied,
+            Some(state) => {
+                *state = State::Cancelled;
+                if running {
+                    watchdog::interrupt(self.clone(), id);
+                }
+                Cancel::Cancelled
+            }
+        }
+    }
+
+    /// Raises `TimeoutError` in the context thread if request `id` is still running.
+    /// Called by the watchdog while attached to this context's interpreter.
+    pub fn interrupt_if_running(&self, _py: Python<'_>, id: u64) {
+        let inflight = self.lock();
+        if inflight.running == id && inflight.slots.get(&id) == Some(&State::Cancelled) {
+            let ident = self.thread_ident.load(Ordering::Relaxed);
+            // SAFETY: attached to the context's interpreter (caller holds `py`); the
+            // exception type is a built-in shared by all interpreters.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_TimeoutError);
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        let _ = self.tx.send(Job::Stop);
+    }
+
+    /// Moves a queued request to Running. False if it was cancelled before it started.
+    fn start(&self, id: u64) -> bool {
+        let mut inflight = self.lock();
+        let ident = self.thread_ident.load(Ordering::Relaxed);
+        // SAFETY: called on the context thread while attached. Clears an interrupt
+        // aimed at an earlier request that arrived after that request had finished.
+        unsafe {
+            ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
+        }
+        match inflight.slots.get_mut(&id) {
+            Some(state) if *state == State::Queued => {
+                *state = State::Running;
+                inflight.running = id;
+                true
+            }
+            _ => {
+                inflight.slots.remove(&id);
+                false
+            }
+        }
+    }
+
+    /// Ends request `id`: sends `reply` unless the request was cancelled meanwhile.
+    fn finish(&self, request: &mut Request, reply: impl FnOnce(rustler::Env) -> rustler::Term) {
+        let mut inflight = self.lock();
+        inflight.running = 0;
+        let state = inflight.slots.remove(&request.id);
+        if state == Some(State::Running) {
+            let reference = request.reference.clone();
+            let _ = request.env.send_and_clear(&request.caller, |env| {
+                (reference.load(env), reply(env)).encode(env)
+            });
+        }
+        drop(inflight);
+        self.load.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sends `{ref, {:output, text}}` to the caller of the running request.
+    pub fn send_output(&self, request: &Request, text: &str) {
+        let inflight = self.lock();
+        if inflight.slots.get(&request.id) != Some(&State::Running) {
+            return;
+        }
+        let mut out = OwnedEnv::new();
+        request.env.run(|request_env| {
+            let reference = request.reference.load(request_env);
+            let _ = out.send_and_clear(&request.caller, |env| {
+                let text = encode::binary(env, text.as_bytes());
+                (reference.in_env(env), (atoms::output(), text)).encode(env)
+            });
+        });
+    }
+}
+
+/// Blocks for the next job after spinning briefly; `None` when every sender is gone.
+fn next_job(rx: &flume::Receiver<Job>) -> Option<Job> {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        match rx.try_recv() {
+            Ok(job) => return Some(job),
+            Err(flume::TryRecvError::Disconnected) => return None,
+            Err(flume::TryRecvError::Empty) => {}
+        }
+        spins += 1;
+        if spins % 64 == 0 && start.elapsed() > SPIN {
+            return rx.recv().ok();
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
+    // SAFETY: the runtime is initialised before any context starts. Ensure creates this
+    // thread's state; SaveThread detaches it so other threads run while we are idle.
+    let tstate = unsafe {
+        ffi::PyGILState_Ensure();
+        ffi::PyEval_SaveThread()
+    };
+    let mut interp = match attached(tstate, |py| Interp::main(py, home)) {
+        Ok(interp) => Some(interp),
+        Err(_) => None,
+    };
+    attached(tstate, |py| {
+        let ident = py
+            .import("threading")
+            .and_then(|threading| threading.call_method0("get_ident"))
+            .and_then(|ident| ident.extract::<u64>())
+            .unwrap_or(0);
+        context.thread_ident.store(ident, Ordering::Relaxed);
+    });
+
+    let mut stop = false;
+    while !stop {
+        let Some(first) = next_job(&rx) else { break };
+        attached(tstate, |py| {
+            let mut job = Some(first);
+            let mut served = 0;
+            while let Some(current) = job.take() {
+                match current {
+                    Job::Stop => {
+                        stop = true;
+                        break;
+                    }
+                    Job::Run(request) => run(py, &context, interp.as_mut(), request),
+                }
+                served += 1;
+                if served < BATCH {
+                    job = rx.try_recv().ok();
+                }
+            }
+        });
+    }
+
+    // Anything still queued gets an answer rather than silence.
+    attached(tstate, |py| {
+        while let Ok(job) = rx.try_recv() {
+            if let Job::Run(mut request) = job {
+                if context.start(request.id) {
+                    context.finish(&mut request, |env| {
+                        (atoms::error(), atoms::stopped()).encode(env)
+                    });
+                }
+            }
+        }
+        drop(interp.take());
+        let _ = py;
+    });
+}
+
+/// Runs `f` attached to this thread's (detached) Python thread state.
+fn attached<R>(tstate: *mut ffi::PyThreadState, f: impl FnOnce(Python<'_>) -> R) -> R {
+    // SAFETY: `tstate` belongs to this thread and is detached between calls.
+    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    let result = Python::attach(f);
+    // SAFETY: re-detaches the state restored above.
+    unsafe { ffi::PyEval_SaveThread() };
+    result
+}
+
+fn run(py: Python<'_>, context: &Context, interp: Option<&mut Interp>, mut request: Request) {
+    if !context.start(request.id) {
+        context.load.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let Some(interp) = interp else {
+        context.finish(&mut request, |env| {
+            (atoms::error(), atoms::not_initialized()).encode(env)
+        });
+        return;
+    };
+    let outcome = {
+        let _route = output::route_to(context, &request);
+        interp.execute(py, &request)
+    };
+    let home = interp.home.clone();
+    context.finish(&mut request, |env| outcome.into_term(py, env, &interp.types, &home));
+}

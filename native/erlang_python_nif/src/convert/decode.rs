@@ -1,0 +1,182 @@
+//! Erlang term → Python object.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
+use rustler::{Atom, Binary, Term, TermType};
+
+use super::{ConvertError, ErlangTypes, MAX_DEPTH};
+use crate::atoms;
+use crate::object::PyObj;
+
+pub struct Decoder<'a, 'py> {
+    pub py: Python<'py>,
+    pub types: &'a ErlangTypes,
+}
+
+type Decoded<'py> = Result<Bound<'py, PyAny>, ConvertError>;
+
+impl<'py> Decoder<'_, 'py> {
+    pub fn decode(&self, term: Term) -> Decoded<'py> {
+        self.value(term, 0)
+    }
+
+    fn value(&self, term: Term, depth: usize) -> Decoded<'py> {
+        if depth > MAX_DEPTH {
+            return Err(ConvertError::TooDeep);
+        }
+        let py = self.py;
+        match term.get_type() {
+            TermType::Atom => self.atom(term),
+            TermType::Integer => integer(py, term),
+            TermType::Float => {
+                let f: f64 = term.decode().map_err(|_| ConvertError::Unsupported("float"))?;
+                Ok(PyFloat::new(py, f).into_any())
+            }
+            TermType::Binary => Ok(binary(py, term)?),
+            TermType::List => self.list(term, depth),
+            TermType::Tuple => self.tuple(term, depth),
+            TermType::Map => self.map(term, depth),
+            TermType::Pid => self.opaque(&self.types.pid, term),
+            TermType::Ref => self.opaque(&self.types.reference, term),
+            TermType::Fun => Err(ConvertError::Unsupported("functions")),
+            TermType::Port => Err(ConvertError::Unsupported("ports")),
+            TermType::Unknown => Err(ConvertError::Unsupported("this term")),
+        }
+    }
+
+    fn atom(&self, term: Term) -> Decoded<'py> {
+        let py = self.py;
+        let atom = Atom::from_term(term).map_err(|_| ConvertError::Unsupported("atom"))?;
+        if atom == atoms::nil() {
+            Ok(py.None().into_bound(py))
+        } else if atom == atoms::true_() {
+            Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any())
+        } else if atom == atoms::false_() {
+            Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any())
+        } else {
+            let name = term
+                .atom_to_string()
+                .map_err(|_| ConvertError::Unsupported("atom"))?;
+            Ok(PyString::new(py, &name).into_any())
+        }
+    }
+
+    fn list(&self, term: Term, depth: usize) -> Decoded<'py> {
+        let list = PyList::empty(self.py);
+        let mut rest = term;
+        loop {
+            match rest.list_get_cell() {
+                Ok((head, tail)) => {
+                    list.append(self.value(head, depth + 1)?)?;
+                    rest = tail;
+                }
+                Err(_) if rest.is_empty_list() => return Ok(list.into_any()),
+                Err(_) => return Err(ConvertError::ImproperList),
+            }
+        }
+    }
+
+    fn tuple(&self, term: Term, depth: usize) -> Decoded<'py> {
+        let items =
+            rustler::types::tuple::get_tuple(term).map_err(|_| ConvertError::Unsupported("tuple"))?;
+        // `{:bytes, b}` and `{:buffer, b}` mark binaries that must stay bytes in Python.
+        if let [tag, payload] = items.as_slice() {
+            if payload.is_binary() {
+                if let Ok(tag) = Atom::from_term(*tag) {
+                    if tag == atoms::bytes() {
+                        let bin = Binary::from_term(*payload)
+                            .map_err(|_| ConvertError::Unsupported("binary"))?;
+                        return Ok(PyBytes::new(self.py, bin.as_slice()).into_any());
+                    }
+                    if tag == atoms::buffer() {
+                        return crate::object::buffer_from_binary(self.py, *payload);
+                    }
+                }
+            }
+        }
+        let mut converted = Vec::with_capacity(items.len());
+        for item in items {
+            converted.push(self.value(item, depth + 1)?);
+        }
+        Ok(PyTuple::new(self.py, converted)?.into_any())
+    }
+
+    fn map(&self, term: Term, depth: usize) -> Decoded<'py> {
+        if let Ok(name) = term.map_get(atoms::__struct__()) {
+            if let Ok(name) = Atom::from_term(name) {
+                if name == atoms::elixir_py_object() {
+                    return self.object(term);
+                }
+                if name == atoms::elixir_mapset() {
+                    return self.mapset(term, depth);
+                }
+            }
+        }
+        let dict = PyDict::new(self.py);
+        let iter = rustler::types::map::MapIterator::new(term)
+            .ok_or(ConvertError::Unsupported("map"))?;
+        for (key, value) in iter {
+            let key = self.value(key, depth + 1)?;
+            let value = self.value(value, depth + 1)?;
+            dict.set_item(key, value).map_err(|err| unhashable(self.py, err))?;
+        }
+        Ok(dict.into_any())
+    }
+
+    fn mapset(&self, term: Term, depth: usize) -> Decoded<'py> {
+        let set = PySet::empty(self.py)?;
+        let members = term
+            .map_get(atoms::map())
+            .map_err(|_| ConvertError::Unsupported("this MapSet"))?;
+        let iter = rustler::types::map::MapIterator::new(members)
+            .ok_or(ConvertError::Unsupported("this MapSet"))?;
+        for (member, _) in iter {
+            let member = self.value(member, depth + 1)?;
+            set.add(member).map_err(|err| unhashable(self.py, err))?;
+        }
+        Ok(set.into_any())
+    }
+
+    fn object(&self, term: Term) -> Decoded<'py> {
+        let handle = term
+            .map_get(atoms::ref_())
+            .and_then(|r| r.decode::<rustler::ResourceArc<PyObj>>())
+            .map_err(|_| ConvertError::Unsupported("a Py.Object without a live handle"))?;
+        handle.bind(self.py)
+    }
+
+    fn opaque(&self, class: &Py<pyo3::types::PyType>, term: Term) -> Decoded<'py> {
+        let etf = term.to_binary();
+        let bytes = PyBytes::new(self.py, etf.as_slice());
+        Ok(class.bind(self.py).call1((bytes,))?)
+    }
+}
+
+fn integer<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
+    if let Ok(small) = term.decode::<i64>() {
+        return Ok(PyInt::new(py, small).into_any());
+    }
+    // rustler and pyo3 depend on different num-bigint releases: cross via bytes.
+    let big: rustler::BigInt = term
+        .decode()
+        .map_err(|_| ConvertError::Unsupported("integer"))?;
+    let big = num_bigint::BigInt::from_signed_bytes_le(&big.to_signed_bytes_le());
+    Ok(big.into_pyobject(py)?.into_any())
+}
+
+fn binary<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
+    let bin = Binary::from_term(term).map_err(|_| ConvertError::Unsupported("bitstring"))?;
+    let bytes = bin.as_slice();
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(text) => PyString::new(py, text).into_any(),
+        Err(_) => PyBytes::new(py, bytes).into_any(),
+    })
+}
+
+fn unhashable(py: Python<'_>, err: PyErr) -> ConvertError {
+    if err.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+        ConvertError::UnhashableKey
+    } else {
+        ConvertError::Python(err)
+    }
+}

@@ -1,0 +1,114 @@
+//! The Python-side `erlang` module, built once per interpreter.
+//!
+//! It is made from Python source plus closures rather than a `#[pymodule]`, because
+//! extension modules refuse to load in OWN_GIL subinterpreters and statics holding
+//! Python objects must not be shared between interpreters.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyDict, PyModule, PyString, PyTuple, PyType};
+
+use crate::convert::ErlangTypes;
+use crate::output;
+
+const SOURCE: &std::ffi::CStr = c"
+import io as _io
+
+class _Term:
+    '''An Erlang term that Python holds but does not interpret.'''
+    __slots__ = ('_etf',)
+
+    def __init__(self, etf):
+        if not isinstance(etf, bytes):
+            raise TypeError('expected the external term format as bytes')
+        self._etf = etf
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._etf == self._etf
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._etf))
+
+    def __reduce__(self):
+        return (type(self), (self._etf,))
+
+class Pid(_Term):
+    '''An Erlang process identifier. Send it back to Elixir to get the same pid.'''
+    __slots__ = ()
+
+    def __repr__(self):
+        return '<erlang.Pid>'
+
+class Ref(_Term):
+    '''An Erlang reference. Send it back to Elixir to get the same reference.'''
+    __slots__ = ()
+
+    def __repr__(self):
+        return '<erlang.Ref>'
+
+class _Output(_io.TextIOBase):
+    '''sys.stdout and sys.stderr: text goes to the group leader of the calling process,
+    or to the application's group leader when no call is running on this thread.'''
+
+    def __init__(self, name):
+        self._name = name
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return 'utf-8'
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError('write() argument must be str, not ' + type(text).__name__)
+        if text:
+            _write(text)
+        return len(text)
+
+    def flush(self):
+        pass
+";
+
+/// Creates the `erlang` module in the current interpreter, registers it in
+/// `sys.modules`, points `sys.stdout`/`sys.stderr` at the BEAM, and returns the types
+/// the converters need.
+pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
+    let module = PyModule::new(py, "erlang")?;
+    let globals = module.dict();
+    globals.set_item("__builtins__", py.import("builtins")?)?;
+    let write = PyCFunction::new_closure(
+        py,
+        Some(c"_write"),
+        Some(c"Writes text to the caller's group leader."),
+        |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| -> PyResult<()> {
+            let text = args.get_item(0)?;
+            let text = text.cast::<PyString>()?;
+            output::write(text.to_str()?);
+            Ok(())
+        },
+    )?;
+    globals.set_item("_write", write)?;
+    py.run(SOURCE, Some(&globals), None)?;
+
+    let sys = py.import("sys")?;
+    sys.getattr("modules")?.set_item("erlang", &module)?;
+    let output_class = module.getattr("_Output")?;
+    sys.setattr("stdout", output_class.call1(("<stdout>",))?)?;
+    sys.setattr("stderr", output_class.call1(("<stderr>",))?)?;
+
+    let class = |name: &str| -> PyResult<Py<PyType>> {
+        Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
+    };
+    Ok(ErlangTypes {
+        pid: class("Pid")?,
+        reference: class("Ref")?,
+    })
+}

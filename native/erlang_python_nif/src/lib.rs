@@ -1,0 +1,16 @@
+//! Runs CPython inside the BEAM. See `runtime` for start-up, `context` for the
+//! threads that execute Python, and `convert` for the data model.
+
+mod atoms;
+mod context;
+mod convert;
+mod error;
+mod erlang_module;
+mod nif;
+mod object;
+mod output;
+mod request;
+mod runtime;
+mod watchdog;
+
+rustler::init!("Elixir.Py.Native");

@@ -1,0 +1,197 @@
+//! The NIF functions, as `Py.Native` declares them. Each is a thin shell over the
+//! module that does the work.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
+
+use crate::atoms;
+use crate::context::{Cancel, Context, INDEX_BITS};
+use crate::object;
+use crate::runtime;
+
+/// A set of contexts. Dropping the last reference stops their threads.
+pub struct Pool {
+    contexts: Vec<Arc<Context>>,
+    stopped: AtomicBool,
+}
+
+#[rustler::resource_impl]
+impl Resource for Pool {}
+
+impl Pool {
+    fn stop(&self) {
+        if !self.stopped.swap(true, Ordering::AcqRel) {
+            for context in &self.contexts {
+                context.stop();
+            }
+        }
+    }
+
+    /// The preferred context unless it is busy while another is idle, so a call never
+    /// waits behind a slow or abandoned request when it need not.
+    fn pick(&self, preferred: usize) -> &Arc<Context> {
+        let n = self.contexts.len();
+        let first = preferred % n;
+        if self.contexts[first].load() == 0 {
+            return &self.contexts[first];
+        }
+        let mut best = first;
+        for step in 1..n {
+            let index = (first + step) % n;
+            let load = self.contexts[index].load();
+            if load == 0 {
+                return &self.contexts[index];
+            }
+            if load < self.contexts[best].load() {
+                best = index;
+            }
+        }
+        &self.contexts[best]
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn runtime_init<'a>(env: Env<'a>, python: String, relay: LocalPid) -> Term<'a> {
+    match runtime::init(&python, relay) {
+        Ok(runtime) => (atoms::ok(), info_term(env, &runtime.info)).encode(env),
+        Err(why) => (atoms::error(), (atoms::init_failed(), why)).encode(env),
+    }
+}
+
+#[rustler::nif]
+fn runtime_info(env: Env<'_>) -> Term<'_> {
+    match runtime::get() {
+        Some(runtime) => (atoms::ok(), info_term(env, &runtime.info)).encode(env),
+        None => (atoms::error(), atoms::not_initialized()).encode(env),
+    }
+}
+
+fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
+    let pairs: Vec<(Term, Term)> = vec![
+        (atoms::version().encode(env), info.version.encode(env)),
+        (
+            rustler::types::atom::Atom::from_str(env, "version_info")
+                .map(|a| a.encode(env))
+                .unwrap_or_else(|_| atoms::version().encode(env)),
+            info.version_info.encode(env),
+        ),
+        (atoms::free_threaded().encode(env), info.free_threaded.encode(env)),
+        (
+            atoms::gil_enabled().encode(env),
+            info.gil_enabled.encode(env),
+        ),
+        (
+            atoms::subinterpreters().encode(env),
+            info.subinterpreters().encode(env),
+        ),
+        (atoms::executable().encode(env), info.executable.encode(env)),
+        (atoms::prefix().encode(env), info.prefix.encode(env)),
+        (atoms::base_prefix().encode(env), info.base_prefix.encode(env)),
+    ];
+    Term::map_from_pairs(env, &pairs).unwrap_or_else(|_| atoms::error().encode(env))
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
+    let Some(runtime) = runtime::get() else {
+        return (atoms::error(), atoms::not_initialized()).encode(env);
+    };
+    if size == 0 || size >= (1 << INDEX_BITS) {
+        return (atoms::error(), (atoms::invalid(), "pool size out of range")).encode(env);
+    }
+    if mode != atoms::worker() {
+        return (atoms::error(), (atoms::invalid(), "unsupported pool mode")).encode(env);
+    }
+    let mut contexts = Vec::with_capacity(size);
+    for index in 0..size {
+        match Context::spawn_worker(index, runtime.home.clone()) {
+            Ok(context) => contexts.push(context),
+            Err(err) => {
+                for context in &contexts {
+                    context.stop();
+                }
+                return (atoms::error(), (atoms::init_failed(), err.to_string())).encode(env);
+            }
+        }
+    }
+    let pool = ResourceArc::new(Pool {
+        contexts,
+        stopped: AtomicBool::new(false),
+    });
+    (atoms::ok(), pool).encode(env)
+}
+
+/// Queues `op` on the pool; the reply arrives as `{reference, result}`.
+/// `strict` pins the request to context `index` (bound processes, `context:` option).
+#[rustler::nif]
+fn pool_submit<'a>(
+    env: Env<'a>,
+    pool: ResourceArc<Pool>,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    op: Term<'a>,
+) -> Term<'a> {
+    if pool.stopped.load(Ordering::Acquire) {
+        return (atoms::error(), atoms::stopped()).encode(env);
+    }
+    let context = if strict {
+        match pool.contexts.get(index) {
+            Some(context) => context,
+            None => return (atoms::error(), (atoms::invalid(), "no such context")).encode(env),
+        }
+    } else {
+        pool.pick(index)
+    };
+    let owned = OwnedEnv::new();
+    let reference = owned.save(reference);
+    let op = owned.save(op);
+    match context.submit(env.pid(), owned, reference, op) {
+        Ok(id) => (atoms::ok(), id).encode(env),
+        Err(()) => (atoms::error(), atoms::stopped()).encode(env),
+    }
+}
+
+#[rustler::nif]
+fn pool_cancel(pool: ResourceArc<Pool>, id: u64) -> Atom {
+    let index = (id & ((1 << INDEX_BITS) - 1)) as usize;
+    match pool.contexts.get(index).map(|context| context.cancel(id)) {
+        Some(Cancel::Cancelled) => atoms::cancelled(),
+        Some(Cancel::Replied) | None => atoms::replied(),
+    }
+}
+
+#[rustler::nif]
+fn pool_stop(pool: ResourceArc<Pool>) -> Atom {
+    pool.stop();
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn pool_size(pool: ResourceArc<Pool>) -> usize {
+    pool.contexts.len()
+}
+
+#[rustler::nif]
+fn pool_loads(pool: ResourceArc<Pool>) -> Vec<usize> {
+    pool.contexts.iter().map(|context| context.load()).collect()
+}
+
+#[rustler::nif]
+fn object_count() -> i64 {
+    object::live_count()
+}
+
+/// Does nothing: the floor for the per-call cost in benchmarks.
+#[rustler::nif]
+fn noop() -> Atom {
+    atoms::ok()
+}
