@@ -214,7 +214,11 @@ defmodule Py do
   def call_method(%Py.Object{} = object, name, args \\ [], opts \\ []) when is_list(args) do
     opts = Keyword.validate!(opts, [:kwargs | @common_opts])
     name = if name == nil, do: nil, else: name!(name)
-    Py.Request.run({:call_method, object, name, args, kwargs!(opts[:kwargs]), opts[:return]}, opts)
+
+    Py.Request.run(
+      {:call_method, object, name, args, kwargs!(opts[:kwargs]), opts[:return]},
+      opts
+    )
   end
 
   @doc """

@@ -1,1 +1,19 @@
-ExUnit.start()
+# Tags by capability: tests that need what the running Python lacks are excluded,
+# and we say why, so a skipped test is never mistaken for a passing one.
+{:ok, info} = Py.runtime_info()
+{major, minor, _} = info.version_info
+
+numpy? = match?({:ok, _}, Py.eval("__import__('numpy').__version__"))
+
+exclusions =
+  [
+    {:numpy, not numpy?, "numpy is not installed for #{info.executable}"},
+    {:subinterp, {major, minor} < {3, 12}, "subinterpreters need Python 3.12+"},
+    {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"}
+  ]
+  |> Enum.filter(fn {_tag, excluded?, _why} -> excluded? end)
+
+for {tag, _, why} <- exclusions, do: IO.puts("Excluding :#{tag} tests: #{why}")
+IO.puts("Python #{hd(String.split(info.version))} at #{info.executable}")
+
+ExUnit.start(exclude: Enum.map(exclusions, &elem(&1, 0)))

@@ -7,10 +7,8 @@ defmodule Py.Native do
   @doc false
   # Finds the artifact for the interpreter chosen for this run, verifies its checksum
   # and loads it. Returns the interpreter's executable for `runtime_init/2`.
-  @spec load() :: {:ok, String.t()} | {:error, String.t()}
-  def load do
-    priv = Path.join(to_string(:code.priv_dir(:erlang_python)), "native")
-
+  @spec load(Path.t()) :: {:ok, String.t()} | {:error, String.t()}
+  def load(priv \\ Path.join(to_string(:code.priv_dir(:erlang_python)), "native")) do
     with {:ok, python, path} <- locate(priv),
          :ok <- verify(path, priv),
          :ok <- load_library(path) do
@@ -20,7 +18,9 @@ defmodule Py.Native do
 
   defp locate(priv) do
     record = Artifact.build_record(priv)
-    requested = Application.get_env(:erlang_python, :python) || present(System.get_env("ERLANG_PYTHON"))
+
+    requested =
+      Application.get_env(:erlang_python, :python) || present(System.get_env("ERLANG_PYTHON"))
 
     entry =
       case requested do

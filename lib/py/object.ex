@@ -21,6 +21,18 @@ defmodule Py.Object do
 
   @type t :: %__MODULE__{ref: reference()}
 
+  @doc """
+  How many handles are alive in this VM: created and not yet released after garbage
+  collection. Useful to check that code does not keep Python objects alive.
+
+  ## Examples
+
+      iex> is_integer(Py.Object.live_count())
+      true
+  """
+  @spec live_count() :: non_neg_integer()
+  def live_count, do: max(Py.Native.object_count(), 0)
+
   defimpl Inspect do
     def inspect(object, _opts) do
       case Py.repr(object) do

@@ -70,6 +70,7 @@ defmodule Py.Request do
   defp validate_timeout!(ms) when is_integer(ms) and ms >= 0, do: :ok
 
   defp validate_timeout!(other) do
-    raise ArgumentError, "expected :timeout to be a non-negative integer or :infinity, got: #{inspect(other)}"
+    raise ArgumentError,
+          "expected :timeout to be a non-negative integer or :infinity, got: #{inspect(other)}"
   end
 end

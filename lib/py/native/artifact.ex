@@ -31,7 +31,9 @@ defmodule Py.Native.Artifact do
   """
   @spec name(%{abi_tag: String.t()}, keyword()) :: String.t()
   def name(%{abi_tag: abi}, opts \\ []) do
-    nif = Keyword.get_lazy(opts, :nif_version, fn -> to_string(:erlang.system_info(:nif_version)) end)
+    nif =
+      Keyword.get_lazy(opts, :nif_version, fn -> to_string(:erlang.system_info(:nif_version)) end)
+
     target = Keyword.get_lazy(opts, :target, &target/0)
     "erlang_python_nif-v#{@crate_version}-nif-#{nif}-#{target}-#{abi}.so"
   end
@@ -132,7 +134,10 @@ defmodule Py.Native.Artifact do
   @doc "The shared cache of artifacts outside any project."
   @spec cache_dir() :: Path.t()
   def cache_dir do
-    base = System.get_env("ERLANG_PYTHON_CACHE") || Path.join(System.user_home!(), ".cache/erlang_python")
+    base =
+      System.get_env("ERLANG_PYTHON_CACHE") ||
+        Path.join(System.user_home!(), ".cache/erlang_python")
+
     Path.join(base, "nif")
   end
 
@@ -161,7 +166,8 @@ defmodule Py.Native.Artifact do
           build(info, dest, fingerprint, project, opts)
 
         File.regular?(dest) and
-            (File.read(dest <> ".fingerprint") == {:ok, fingerprint} or verify(dest, release) == :ok) ->
+            (File.read(dest <> ".fingerprint") == {:ok, fingerprint} or
+               verify(dest, release) == :ok) ->
           {:ok, :unchanged, dest}
 
         (cached = Path.join(Keyword.get(opts, :cache_dir, cache_dir()), name)) &&
@@ -192,13 +198,26 @@ defmodule Py.Native.Artifact do
     native = Path.join(project, "native/erlang_python_nif")
 
     files =
-      [Path.join(native, "Cargo.toml"), Path.join(native, "Cargo.lock"), Path.join(native, "build.rs")] ++
+      [
+        Path.join(native, "Cargo.toml"),
+        Path.join(native, "Cargo.lock"),
+        Path.join(native, "build.rs")
+      ] ++
         Path.wildcard(Path.join(native, ".cargo/*")) ++
         Path.wildcard(Path.join(native, "src/**/*.rs"))
 
     contents = for file <- Enum.sort(files), File.regular?(file), do: [file, File.read!(file)]
-    interpreter = [info.executable, info.version, info.abi_tag, to_string(:erlang.system_info(:nif_version))]
-    Base.encode16(:crypto.hash(:sha256, :erlang.term_to_binary({contents, interpreter})), case: :lower)
+
+    interpreter = [
+      info.executable,
+      info.version,
+      info.abi_tag,
+      to_string(:erlang.system_info(:nif_version))
+    ]
+
+    Base.encode16(:crypto.hash(:sha256, :erlang.term_to_binary({contents, interpreter})),
+      case: :lower
+    )
   end
 
   defp build(info, dest, fingerprint, project, opts) do
@@ -275,7 +294,10 @@ defmodule Py.Native.Artifact do
     updated = %{selected: info.executable, artifacts: artifacts}
 
     if updated != record do
-      File.write!(Path.join(dir, "build.exs"), inspect(updated, pretty: true, limit: :infinity) <> "\n")
+      File.write!(
+        Path.join(dir, "build.exs"),
+        inspect(updated, pretty: true, limit: :infinity) <> "\n"
+      )
     end
   end
 end
