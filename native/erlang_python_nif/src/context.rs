@@ -12,13 +12,13 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use rustler::env::SavedTerm;
-use rustler::{Encoder, LocalPid, OwnedEnv};
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::encode;
@@ -55,11 +55,43 @@ enum Job {
     Stop,
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Clone, Copy)]
 enum State {
     Queued,
     Running,
     Cancelled,
+}
+
+struct Slot {
+    state: State,
+    caller: LocalPid,
+    submitted: Instant,
+    /// Set once the request is old enough to be worth watching its caller for death.
+    watch: Option<(ResourceArc<CallerWatch>, Monitor)>,
+}
+
+impl Slot {
+    /// Only on threads the VM does not manage (context threads, the watchdog).
+    fn drop_watch(&mut self) {
+        if let Some((watch, monitor)) = self.watch.take() {
+            watch.demonitor(None, &monitor);
+        }
+    }
+}
+
+/// Monitors the caller of a long request; its death cancels the request.
+pub struct CallerWatch {
+    context: Weak<Context>,
+    id: u64,
+}
+
+#[rustler::resource_impl]
+impl Resource for CallerWatch {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _monitor: Monitor) {
+        if let Some(context) = self.context.upgrade() {
+            context.cancel(self.id);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -83,7 +115,7 @@ fn unreachable_hash() {}
 
 #[derive(Default)]
 struct Inflight {
-    slots: HashMap<u64, State, BuildHasherDefault<IdHasher>>,
+    slots: HashMap<u64, Slot, BuildHasherDefault<IdHasher>>,
     running: u64,
 }
 
@@ -118,6 +150,7 @@ impl Context {
             .name(format!("py-context-{index}"))
             .stack_size(STACK_SIZE)
             .spawn(move || worker_main(thread_context, rx, home))?;
+        watchdog::register(&context);
         Ok(context)
     }
 
@@ -140,7 +173,13 @@ impl Context {
         op: SavedTerm,
     ) -> Result<u64, ()> {
         let id = (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64;
-        self.lock().slots.insert(id, State::Queued);
+        let slot = Slot {
+            state: State::Queued,
+            caller,
+            submitted: Instant::now(),
+            watch: None,
+        };
+        self.lock().slots.insert(id, slot);
         self.load.fetch_add(1, Ordering::Relaxed);
         let request = Request {
             id,
@@ -164,8 +203,10 @@ impl Context {
         let running = inflight.running == id;
         match inflight.slots.get_mut(&id) {
             None => Cancel::Replied,
-            Some(state) => {
-                *state = State::Cancelled;
+            Some(slot) => {
+                // The caller's monitor is dropped by the context thread when it removes
+                // the slot: demonitoring here would need this scheduler's env.
+                slot.state = State::Cancelled;
                 if running {
                     watchdog::interrupt(self.clone(), id);
                 }
@@ -178,13 +219,42 @@ impl Context {
     /// Called by the watchdog while attached to this context's interpreter.
     pub fn interrupt_if_running(&self, _py: Python<'_>, id: u64) {
         let inflight = self.lock();
-        if inflight.running == id && inflight.slots.get(&id) == Some(&State::Cancelled) {
+        let cancelled = inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
+        if inflight.running == id && cancelled {
             let ident = self.thread_ident.load(Ordering::Relaxed);
             // SAFETY: attached to the context's interpreter (caller holds `py`); the
             // exception type is a built-in shared by all interpreters.
             unsafe {
                 ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_TimeoutError);
             }
+        }
+    }
+
+    /// Monitors the callers of requests older than `age`, so that a caller dying
+    /// cancels (and interrupts) its request. Short requests never pay for a monitor.
+    pub fn watch_callers(self: &Arc<Self>, age: Duration) {
+        let mut dead = Vec::new();
+        {
+            let mut inflight = self.lock();
+            for (id, slot) in inflight.slots.iter_mut() {
+                if slot.watch.is_some()
+                    || slot.state == State::Cancelled
+                    || slot.submitted.elapsed() < age
+                {
+                    continue;
+                }
+                let watch = ResourceArc::new(CallerWatch {
+                    context: Arc::downgrade(self),
+                    id: *id,
+                });
+                match watch.monitor(None, &slot.caller) {
+                    Some(monitor) => slot.watch = Some((watch, monitor)),
+                    None => dead.push(*id),
+                }
+            }
+        }
+        for id in dead {
+            self.cancel(id);
         }
     }
 
@@ -202,13 +272,15 @@ impl Context {
             ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
         }
         match inflight.slots.get_mut(&id) {
-            Some(state) if *state == State::Queued => {
-                *state = State::Running;
+            Some(slot) if slot.state == State::Queued => {
+                slot.state = State::Running;
                 inflight.running = id;
                 true
             }
             _ => {
-                inflight.slots.remove(&id);
+                if let Some(mut slot) = inflight.slots.remove(&id) {
+                    slot.drop_watch();
+                }
                 false
             }
         }
@@ -218,8 +290,13 @@ impl Context {
     fn finish(&self, request: &mut Request, reply: impl FnOnce(rustler::Env) -> rustler::Term) {
         let mut inflight = self.lock();
         inflight.running = 0;
-        let state = inflight.slots.remove(&request.id);
-        if state == Some(State::Running) {
+        let Some(mut slot) = inflight.slots.remove(&request.id) else {
+            drop(inflight);
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            return;
+        };
+        slot.drop_watch();
+        if slot.state == State::Running {
             let reference = request.reference.clone();
             let _ = request.env.send_and_clear(&request.caller, |env| {
                 (reference.load(env), reply(env)).encode(env)
@@ -232,7 +309,7 @@ impl Context {
     /// Sends `{ref, {:output, text}}` to the caller of the running request.
     pub fn send_output(&self, request: &Request, text: &str) {
         let inflight = self.lock();
-        if inflight.slots.get(&request.id) != Some(&State::Running) {
+        if inflight.slots.get(&request.id).map(|slot| slot.state) != Some(State::Running) {
             return;
         }
         let mut out = OwnedEnv::new();

@@ -5,7 +5,8 @@
 //! It may block for a long time behind C code holding the GIL, which is why it is a
 //! dedicated thread and never a BEAM scheduler.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use pyo3::ffi;
 
@@ -13,6 +14,31 @@ use crate::context::Context;
 use crate::runtime::attached;
 
 static INTERRUPTS: OnceLock<flume::Sender<(Arc<Context>, u64)>> = OnceLock::new();
+
+/// Every context, so the watchdog can find requests whose caller may have died.
+static CONTEXTS: Mutex<Vec<Weak<Context>>> = Mutex::new(Vec::new());
+
+/// How often the watchdog looks, and how old a request must be to get its caller
+/// monitored: a dead caller's request stops within about twice this.
+const TICK: Duration = Duration::from_millis(50);
+
+pub fn register(context: &Arc<Context>) {
+    let mut contexts = CONTEXTS.lock().unwrap_or_else(|poison| poison.into_inner());
+    contexts.retain(|context| context.strong_count() > 0);
+    contexts.push(Arc::downgrade(context));
+}
+
+fn watch_callers() {
+    let contexts: Vec<Arc<Context>> = CONTEXTS
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for context in contexts {
+        context.watch_callers(TICK);
+    }
+}
 
 /// Asks the watchdog to interrupt request `id` on `context` if it is still running.
 pub fn interrupt(context: Arc<Context>, id: u64) {
@@ -26,7 +52,11 @@ pub fn serve(tstate: *mut ffi::PyThreadState) {
     if INTERRUPTS.set(tx).is_err() {
         return;
     }
-    while let Ok((context, id)) = rx.recv() {
-        attached(tstate, |py| context.interrupt_if_running(py, id));
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok((context, id)) => attached(tstate, |py| context.interrupt_if_running(py, id)),
+            Err(flume::RecvTimeoutError::Timeout) => watch_callers(),
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        }
     }
 }

@@ -105,15 +105,20 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         for member in members {
             keys.push(self.value(&member, depth + 1)?);
         }
-        // MapSet keeps its members as the keys of a map whose values are `[]`.
+        // `%MapSet{map: %{member => []}, version: 2}`, the layout of every Elixir
+        // release since 1.5 (checked by the round-trip tests).
         let empty: Vec<Term> = Vec::new();
         let dummies = vec![empty.encode(env); keys.len()];
         let members = Term::map_from_term_arrays(env, &keys, &dummies)
             .map_err(|_| ConvertError::DuplicateKey)?;
         Term::map_from_arrays(
             env,
-            &[atoms::__struct__().encode(env), atoms::map().encode(env)],
-            &[atoms::elixir_mapset().encode(env), members],
+            &[
+                atoms::__struct__().encode(env),
+                atoms::map().encode(env),
+                atoms::version().encode(env),
+            ],
+            &[atoms::elixir_mapset().encode(env), members, 2.encode(env)],
         )
         .map_err(|_| ConvertError::Unsupported("set"))
     }

@@ -1,0 +1,154 @@
+defmodule Py.ConvertTest do
+  use ExUnit.Case, async: true
+
+  import Py.Test.Identity, only: [round_trip: 1]
+
+  setup_all do
+    Py.Test.Identity.setup()
+  end
+
+  describe "Elixir to Python to Elixir" do
+    test "nil, booleans and atoms" do
+      assert round_trip(nil) == {:ok, nil}
+      assert round_trip(true) == {:ok, true}
+      assert round_trip(false) == {:ok, false}
+      assert round_trip(:hello) == {:ok, "hello"}
+      assert Py.eval("type(x).__name__", %{x: :hello}) == {:ok, "str"}
+      assert Py.eval("x is None", %{x: nil}) == {:ok, true}
+    end
+
+    test "integers of any size, exactly" do
+      for n <- [0, 1, -1, 2 ** 62, -(2 ** 63), 2 ** 64, 2 ** 200, -(3 ** 150)] do
+        assert round_trip(n) == {:ok, n}
+      end
+
+      assert Py.eval("x == 2 ** 300 + 7", %{x: 2 ** 300 + 7}) == {:ok, true}
+      assert Py.eval("-(10 ** 40)") == {:ok, -(10 ** 40)}
+    end
+
+    test "floats, with nan and infinities as atoms" do
+      assert round_trip(1.5) == {:ok, 1.5}
+      assert round_trip(-0.0) == {:ok, -0.0}
+      assert Py.eval("float('nan')") == {:ok, :nan}
+      assert Py.eval("float('inf')") == {:ok, :infinity}
+      assert Py.eval("float('-inf')") == {:ok, :neg_infinity}
+    end
+
+    test "UTF-8 binaries are str, other binaries are bytes" do
+      assert Py.eval("type(x).__name__", %{x: "héllo ✓"}) == {:ok, "str"}
+      assert round_trip("héllo ✓") == {:ok, "héllo ✓"}
+      assert Py.eval("type(x).__name__", %{x: <<255, 0, 1>>}) == {:ok, "bytes"}
+      assert round_trip(<<255, 0, 1>>) == {:ok, <<255, 0, 1>>}
+      assert Py.eval("type(x).__name__", %{x: {:bytes, "abc"}}) == {:ok, "bytes"}
+      assert Py.eval("bytearray(b'xy')") == {:ok, "xy"}
+      assert round_trip("nul\0inside") == {:ok, "nul\0inside"}
+    end
+
+    test "bitstrings that are not binaries are refused" do
+      assert {:error, {:invalid, _}} = round_trip(<<1::3>>)
+    end
+
+    test "lists, charlists and tuples" do
+      assert round_trip([1, "two", [3.0]]) == {:ok, [1, "two", [3.0]]}
+      assert round_trip(~c"hi") == {:ok, ~c"hi"}
+      assert round_trip({1, {2, "x"}, {}}) == {:ok, {1, {2, "x"}, {}}}
+      assert Py.eval("type(x).__name__", %{x: {1, 2}}) == {:ok, "tuple"}
+    end
+
+    test "maps with any hashable keys" do
+      map = %{"a" => 1, 2 => "b", {1, 2} => [3], nil => true}
+      assert round_trip(map) == {:ok, Map.put(map, nil, true)}
+      assert round_trip(%{}) == {:ok, %{}}
+    end
+
+    test "map keys Python cannot hash" do
+      assert {:error, {:invalid, why}} = round_trip(%{[1] => 2})
+      assert why =~ "unhashable"
+    end
+
+    test "Python keys that collide in Elixir" do
+      assert {:error, {:invalid, _}} = Py.eval("{'a': 1, b'a': 2}")
+    end
+
+    test "MapSet to set, set and frozenset back to MapSet" do
+      set = MapSet.new([1, "a", {2, 3}])
+      assert round_trip(set) == {:ok, set}
+      assert Py.eval("type(x).__name__", %{x: set}) == {:ok, "set"}
+      assert Py.eval("frozenset([1, 2])") == {:ok, MapSet.new([1, 2])}
+    end
+
+    test "structs other than MapSet travel as dicts" do
+      assert {:ok, %{"__struct__" => "Elixir.URI"}} = round_trip(URI.parse("http://x"))
+    end
+
+    test "pids and references come back as themselves" do
+      ref = make_ref()
+      assert round_trip(self()) == {:ok, self()}
+      assert round_trip(ref) == {:ok, ref}
+      assert round_trip({self(), [ref]}) == {:ok, {self(), [ref]}}
+      assert Py.eval("repr(x)", %{x: self()}) == {:ok, "<erlang.Pid>"}
+      assert Py.eval("x == y and hash(x) == hash(y)", %{x: ref, y: ref}) == {:ok, true}
+      assert Py.eval("x == y", %{x: make_ref(), y: make_ref()}) == {:ok, false}
+    end
+
+    test "Python objects without an Elixir form become handles" do
+      assert {:ok, %Py.Object{}} = Py.eval("object()")
+      assert {:ok, %Py.Object{}} = Py.eval("complex(1, 2)")
+    end
+  end
+
+  describe "what cannot be converted" do
+    test "functions, ports and improper lists" do
+      assert {:error, {:invalid, "functions cannot be converted"}} = round_trip(fn -> 1 end)
+      port = Port.open({:spawn, "cat"}, [])
+      assert {:error, {:invalid, "ports cannot be converted"}} = round_trip(port)
+      Port.close(port)
+      assert {:error, {:invalid, "improper lists cannot be converted"}} = round_trip([1 | 2])
+    end
+
+    test "deep nesting going in is refused without a crash" do
+      deep = Enum.reduce(1..200_000, [], fn _, acc -> [acc] end)
+      assert {:error, {:invalid, why}} = round_trip(deep)
+      assert why =~ "nesting"
+
+      deep_tuple = Enum.reduce(1..200_000, {}, fn _, acc -> {acc} end)
+      assert {:error, {:invalid, _}} = round_trip(deep_tuple)
+
+      deep_map = Enum.reduce(1..200_000, %{}, fn _, acc -> %{a: acc} end)
+      assert {:error, {:invalid, _}} = round_trip(deep_map)
+    end
+
+    test "deep and cyclic Python values coming out are refused without a crash" do
+      code = "x = []\nfor _ in range(200000):\n    x = [x]"
+
+      :ok =
+        Py.exec("def _deep():\n    " <> String.replace(code, "\n", "\n    ") <> "\n    return x")
+
+      assert {:error, {:invalid, _}} = Py.call(:__main__, :_deep)
+
+      :ok = Py.exec("def _cycle():\n    a = []\n    a.append(a)\n    return a")
+      assert {:error, {:invalid, _}} = Py.call(:__main__, :_cycle)
+      assert {:ok, %Py.Object{}} = Py.call(:__main__, :_cycle, [], return: :ref)
+    end
+
+    test "the system keeps working afterwards" do
+      assert {:error, _} = round_trip([1 | 2])
+      assert round_trip([1, 2]) == {:ok, [1, 2]}
+    end
+  end
+
+  test "Python never creates atoms" do
+    before = :erlang.system_info(:atom_count)
+    name = "py_atom_probe_#{System.unique_integer([:positive])}"
+    {:ok, result} = Py.eval("{n: n, 'k': [n]}", %{n: name})
+    assert result == %{name => name, "k" => [name]}
+
+    {:error, %Py.Error{}} =
+      Py.eval("exec('class %s(Exception): pass' % n) or (_ for _ in ()).throw(Exception(n))", %{
+        n: name
+      })
+
+    assert :erlang.system_info(:atom_count) - before < 5
+    assert_raise ArgumentError, fn -> String.to_existing_atom(name) end
+  end
+end
