@@ -19,9 +19,12 @@ defmodule Py.Error do
 
   @impl true
   def message(%__MODULE__{type: type, message: message, traceback: traceback}) do
-    case traceback do
-      [] -> "#{type}: #{message}"
-      lines -> "#{type}: #{message}\n\n" <> Enum.join(lines)
+    # Python's traceback ends with the "Type: message" line; show it only when it
+    # has frames to add to the headline.
+    if Enum.any?(traceback, &String.starts_with?(&1, "Traceback")) do
+      "#{type}: #{message}\n\n" <> String.trim_trailing(Enum.join(traceback))
+    else
+      "#{type}: #{message}"
     end
   end
 end

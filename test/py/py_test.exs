@@ -55,7 +55,11 @@ defmodule PyTest do
 
       error = assert_raise Py.Error, fn -> Py.call!(:math, :sqrt, [-1]) end
       assert error.type == "ValueError"
-      assert Exception.message(error) =~ "ValueError: math domain error"
+      assert Exception.message(error) == "ValueError: #{error.message}"
+
+      :ok = Py.exec("def py_test_raise():\n    raise KeyError('k')")
+      error = assert_raise Py.Error, fn -> Py.call!(:__main__, :py_test_raise) end
+      assert Exception.message(error) =~ ~r/\AKeyError: 'k'\n\nTraceback .*py_test_raise/s
     end
   end
 
