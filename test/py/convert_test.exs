@@ -143,7 +143,10 @@ defmodule Py.ConvertTest do
     assert result == %{name => name, "k" => [name]}
 
     :ok = Py.exec("class #{name}(Exception):\n    pass")
-    assert {:error, %Py.Error{type: "__main__." <> ^name}} = Py.eval("(_ for _ in ()).throw(#{name}('x'))")
+
+    assert {:error, %Py.Error{type: "__main__." <> ^name}} =
+             Py.eval("(_ for _ in ()).throw(#{name}('x'))")
+
     assert {:ok, %Py.Object{}} = Py.eval(name)
 
     assert_raise ArgumentError, fn -> String.to_existing_atom(name) end

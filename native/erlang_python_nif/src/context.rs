@@ -25,6 +25,7 @@ use crate::convert::encode;
 use crate::object::Home;
 use crate::output;
 use crate::request::Interp;
+use crate::runtime::attached;
 use crate::watchdog;
 
 /// Conversions recurse; a large stack keeps `convert::MAX_DEPTH` far from its end.
@@ -101,17 +102,16 @@ impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
     }
-    fn write(&mut self, _: &[u8]) {
-        unreachable_hash()
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*byte);
+        }
     }
     fn write_u64(&mut self, id: u64) {
         // Ids are unique counters: spread them, no need to hash.
         self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
-
-#[cold]
-fn unreachable_hash() {}
 
 #[derive(Default)]
 struct Inflight {
@@ -161,7 +161,9 @@ impl Context {
     fn lock(&self) -> MutexGuard<'_, Inflight> {
         // A poisoned lock only means a panic elsewhere; the data is still consistent
         // because every critical section is a few map operations.
-        self.inflight.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inflight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Queues a request; its reply arrives as `{reference, result}` in `caller`.
@@ -334,7 +336,7 @@ fn next_job(rx: &flume::Receiver<Job>) -> Option<Job> {
             Err(flume::TryRecvError::Empty) => {}
         }
         spins += 1;
-        if spins % 64 == 0 && start.elapsed() > SPIN {
+        if spins.is_multiple_of(64) && start.elapsed() > SPIN {
             return rx.recv().ok();
         }
         std::hint::spin_loop();
@@ -348,17 +350,15 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
         ffi::PyGILState_Ensure();
         ffi::PyEval_SaveThread()
     };
-    let mut interp = match attached(tstate, |py| Interp::main(py, home)) {
-        Ok(interp) => Some(interp),
-        Err(_) => None,
-    };
-    attached(tstate, |py| {
+    let mut interp = attached(tstate, |py| {
         let ident = py
             .import("threading")
             .and_then(|threading| threading.call_method0("get_ident"))
             .and_then(|ident| ident.extract::<u64>())
             .unwrap_or(0);
         context.thread_ident.store(ident, Ordering::Relaxed);
+        // Without it every request is answered {:error, :not_initialized}.
+        Interp::main(py, home).ok()
     });
 
     let mut stop = false;
@@ -399,16 +399,6 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
     });
 }
 
-/// Runs `f` attached to this thread's (detached) Python thread state.
-fn attached<R>(tstate: *mut ffi::PyThreadState, f: impl FnOnce(Python<'_>) -> R) -> R {
-    // SAFETY: `tstate` belongs to this thread and is detached between calls.
-    unsafe { ffi::PyEval_RestoreThread(tstate) };
-    let result = Python::attach(f);
-    // SAFETY: re-detaches the state restored above.
-    unsafe { ffi::PyEval_SaveThread() };
-    result
-}
-
 fn run(py: Python<'_>, context: &Context, interp: Option<&mut Interp>, mut request: Request) {
     if !context.start(request.id) {
         context.load.fetch_sub(1, Ordering::Relaxed);
@@ -425,5 +415,7 @@ fn run(py: Python<'_>, context: &Context, interp: Option<&mut Interp>, mut reque
         interp.execute(py, &request)
     };
     let home = interp.home.clone();
-    context.finish(&mut request, |env| outcome.into_term(py, env, &interp.types, &home));
+    context.finish(&mut request, |env| {
+        outcome.into_term(py, env, &interp.types, &home)
+    });
 }

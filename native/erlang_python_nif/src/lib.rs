@@ -4,8 +4,8 @@
 mod atoms;
 mod context;
 mod convert;
-mod error;
 mod erlang_module;
+mod error;
 mod nif;
 mod object;
 mod output;

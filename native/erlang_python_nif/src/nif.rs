@@ -83,7 +83,10 @@ fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
                 .unwrap_or_else(|_| atoms::version().encode(env)),
             info.version_info.encode(env),
         ),
-        (atoms::free_threaded().encode(env), info.free_threaded.encode(env)),
+        (
+            atoms::free_threaded().encode(env),
+            info.free_threaded.encode(env),
+        ),
         (
             atoms::gil_enabled().encode(env),
             info.gil_enabled.encode(env),
@@ -94,7 +97,10 @@ fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
         ),
         (atoms::executable().encode(env), info.executable.encode(env)),
         (atoms::prefix().encode(env), info.prefix.encode(env)),
-        (atoms::base_prefix().encode(env), info.base_prefix.encode(env)),
+        (
+            atoms::base_prefix().encode(env),
+            info.base_prefix.encode(env),
+        ),
     ];
     Term::map_from_pairs(env, &pairs).unwrap_or_else(|_| atoms::error().encode(env))
 }

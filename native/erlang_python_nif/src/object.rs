@@ -86,5 +86,7 @@ pub fn buffer_from_binary<'py>(
     _py: Python<'py>,
     _binary: Term,
 ) -> Result<Bound<'py, PyAny>, ConvertError> {
-    Err(ConvertError::Unsupported("{:buffer, binary} (zero-copy buffers)"))
+    Err(ConvertError::Unsupported(
+        "{:buffer, binary} (zero-copy buffers)",
+    ))
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyModule, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyModule, PyString};
 use rustler::{Atom, Binary, Encoder, Env, Term};
 
 use crate::atoms;
@@ -54,11 +54,10 @@ impl<'py> Outcome<'py> {
         let result = match self {
             Outcome::Value(value) => encoder.encode(&value).map_err(Failure::from),
             Outcome::Handle(value) => Ok(encoder.handle(&value)),
-            Outcome::Done => Ok(atoms::ok().encode(env)),
+            Outcome::Done => return atoms::ok().encode(env),
             Outcome::Failed(failure) => Err(failure),
         };
         match result {
-            Ok(value) if value.as_c_arg() == atoms::ok().encode(env).as_c_arg() => value,
             Ok(value) => (atoms::ok(), value).encode(env),
             Err(failure) => (atoms::error(), failure.reason(py, env)).encode(env),
         }
@@ -91,7 +90,8 @@ impl Interp {
     }
 
     fn dispatch<'py>(&mut self, py: Python<'py>, op: Term) -> Result<Outcome<'py>, Failure> {
-        let fields = rustler::types::tuple::get_tuple(op).map_err(|_| invalid("malformed request"))?;
+        let fields =
+            rustler::types::tuple::get_tuple(op).map_err(|_| invalid("malformed request"))?;
         let tag = fields
             .first()
             .and_then(|tag| Atom::from_term(*tag).ok())
@@ -115,7 +115,10 @@ impl Interp {
             }
             [_, object, name, ret] if tag == atoms::getattr() => {
                 let object = self.decoder(py).decode(*object)?;
-                Ok(shape(attribute_path(&object, text(*name, "attribute")?)?, *ret))
+                Ok(shape(
+                    attribute_path(&object, text(*name, "attribute")?)?,
+                    *ret,
+                ))
             }
             [_, code, locals, ret] if tag == atoms::eval() => {
                 let code = self.expression(py, source(*code)?)?;
@@ -135,11 +138,11 @@ impl Interp {
             [_, code] if tag == atoms::exec() => {
                 let code = source(*code)?;
                 let globals = self.globals.bind(py);
-                let compiled =
-                    self.builtins
-                        .bind(py)
-                        .getattr("compile")?
-                        .call1((code, "<exec>", "exec"))?;
+                let compiled = self
+                    .builtins
+                    .bind(py)
+                    .getattr("compile")?
+                    .call1((code, "<exec>", "exec"))?;
                 self.builtins
                     .bind(py)
                     .getattr("exec")?
@@ -186,7 +189,11 @@ impl Interp {
     }
 
     /// Imports `name` once per context; later calls reuse the module object.
-    fn module<'py>(&mut self, py: Python<'py>, name: &str) -> Result<Bound<'py, PyModule>, Failure> {
+    fn module<'py>(
+        &mut self,
+        py: Python<'py>,
+        name: &str,
+    ) -> Result<Bound<'py, PyModule>, Failure> {
         if let Some(module) = self.modules.get(name.as_bytes()) {
             return Ok(module.bind(py).clone());
         }
@@ -194,12 +201,17 @@ impl Interp {
             return Err(invalid(&format!("not a module name: {name:?}")));
         }
         let module = py.import(name)?;
-        self.modules.insert(name.as_bytes().to_vec(), module.clone().unbind());
+        self.modules
+            .insert(name.as_bytes().to_vec(), module.clone().unbind());
         Ok(module)
     }
 
     /// Compiles an expression once per context.
-    fn expression<'py>(&mut self, py: Python<'py>, code: &str) -> Result<Bound<'py, PyAny>, Failure> {
+    fn expression<'py>(
+        &mut self,
+        py: Python<'py>,
+        code: &str,
+    ) -> Result<Bound<'py, PyAny>, Failure> {
         if let Some(compiled) = self.expressions.get(code.as_bytes()) {
             return Ok(compiled.bind(py).clone());
         }
@@ -250,7 +262,8 @@ pub fn is_dotted_identifier(name: &str) -> bool {
 }
 
 fn text<'a>(term: Term<'a>, what: &str) -> Result<&'a str, Failure> {
-    let binary = Binary::from_term(term).map_err(|_| invalid(&format!("{what} must be a string")))?;
+    let binary =
+        Binary::from_term(term).map_err(|_| invalid(&format!("{what} must be a string")))?;
     std::str::from_utf8(binary.as_slice())
         .map_err(|_| invalid(&format!("{what} must be valid UTF-8")))
 }
@@ -266,7 +279,3 @@ fn source(term: Term<'_>) -> Result<&str, Failure> {
 fn invalid(why: &str) -> Failure {
     Failure::Invalid(why.to_string())
 }
-
-// Tuples are built by pyo3 from lists in `invoke`; keep the import list honest.
-#[allow(unused_imports)]
-use PyTuple as _;

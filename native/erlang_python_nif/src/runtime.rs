@@ -117,7 +117,8 @@ unsafe fn start_python(program: &CStr) -> Result<*mut ffi::PyThreadState, String
         // No Python signal handlers in the BEAM, and no argv parsing of the VM's argv.
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
-        let status = ffi::PyConfig_SetBytesString(config, &mut config.program_name, program.as_ptr());
+        let status =
+            ffi::PyConfig_SetBytesString(config, &mut config.program_name, program.as_ptr());
         check(status, config)?;
         let status = ffi::Py_InitializeFromConfig(config);
         check(status, config)?;
@@ -143,7 +144,9 @@ unsafe fn check(status: ffi::PyStatus, config: &mut ffi::PyConfig) -> Result<(),
     let why = if status.err_msg.is_null() {
         "Python initialisation failed".to_string()
     } else {
-        CStr::from_ptr(status.err_msg).to_string_lossy().into_owned()
+        CStr::from_ptr(status.err_msg)
+            .to_string_lossy()
+            .into_owned()
     };
     ffi::PyConfig_Clear(config);
     Err(why)
@@ -159,9 +162,14 @@ unsafe fn promote_libpython() -> Result<(), String> {
         return Err("cannot locate libpython in memory".into());
     }
     let info = info.assume_init();
-    let handle = libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD);
+    let handle = libc::dlopen(
+        info.dli_fname,
+        libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD,
+    );
     if handle.is_null() {
-        let why = CStr::from_ptr(libc::dlerror()).to_string_lossy().into_owned();
+        let why = CStr::from_ptr(libc::dlerror())
+            .to_string_lossy()
+            .into_owned();
         return Err(format!("cannot give libpython global symbol scope: {why}"));
     }
     Ok(())

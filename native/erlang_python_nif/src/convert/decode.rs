@@ -29,7 +29,9 @@ impl<'py> Decoder<'_, 'py> {
             TermType::Atom => self.atom(term),
             TermType::Integer => integer(py, term),
             TermType::Float => {
-                let f: f64 = term.decode().map_err(|_| ConvertError::Unsupported("float"))?;
+                let f: f64 = term
+                    .decode()
+                    .map_err(|_| ConvertError::Unsupported("float"))?;
                 Ok(PyFloat::new(py, f).into_any())
             }
             TermType::Binary => Ok(binary(py, term)?),
@@ -77,8 +79,8 @@ impl<'py> Decoder<'_, 'py> {
     }
 
     fn tuple(&self, term: Term, depth: usize) -> Decoded<'py> {
-        let items =
-            rustler::types::tuple::get_tuple(term).map_err(|_| ConvertError::Unsupported("tuple"))?;
+        let items = rustler::types::tuple::get_tuple(term)
+            .map_err(|_| ConvertError::Unsupported("tuple"))?;
         // `{:bytes, b}` and `{:buffer, b}` mark binaries that must stay bytes in Python.
         if let [tag, payload] = items.as_slice() {
             if payload.is_binary() {
@@ -113,12 +115,13 @@ impl<'py> Decoder<'_, 'py> {
             }
         }
         let dict = PyDict::new(self.py);
-        let iter = rustler::types::map::MapIterator::new(term)
-            .ok_or(ConvertError::Unsupported("map"))?;
+        let iter =
+            rustler::types::map::MapIterator::new(term).ok_or(ConvertError::Unsupported("map"))?;
         for (key, value) in iter {
             let key = self.value(key, depth + 1)?;
             let value = self.value(value, depth + 1)?;
-            dict.set_item(key, value).map_err(|err| unhashable(self.py, err))?;
+            dict.set_item(key, value)
+                .map_err(|err| unhashable(self.py, err))?;
         }
         Ok(dict.into_any())
     }

@@ -131,7 +131,9 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         self.env
             .binary_to_term(etf.as_bytes())
             .map(|(term, _)| term)
-            .ok_or(ConvertError::Unsupported("a damaged erlang.Pid or erlang.Ref"))
+            .ok_or(ConvertError::Unsupported(
+                "a damaged erlang.Pid or erlang.Ref",
+            ))
     }
 }
 

@@ -1,0 +1,98 @@
+defmodule Py.Native.ArtifactTest do
+  use ExUnit.Case, async: true
+  doctest Py.Native.Artifact
+
+  alias Py.Native.Artifact
+
+  @priv Path.join(File.cwd!(), "priv/native")
+
+  setup do
+    dir = Path.join(System.tmp_dir!(), "artifact-test-#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    on_exit(fn -> File.rm_rf!(dir) end)
+    {:ok, info} = Py.runtime_info()
+    {:ok, interpreter} = Py.Interpreter.info(info.executable)
+    %{dir: dir, interpreter: interpreter, artifact: Path.join(@priv, Artifact.name(interpreter))}
+  end
+
+  test "names carry crate version, NIF version, target and ABI" do
+    a = Artifact.name(%{abi_tag: "cp311"}, nif_version: "2.16", target: "x86_64-pc-linux-gnu")
+    b = Artifact.name(%{abi_tag: "cp314t"}, nif_version: "2.16", target: "x86_64-pc-linux-gnu")
+    assert a == "erlang_python_nif-v0.1.0-nif-2.16-x86_64-pc-linux-gnu-cp311.so"
+    assert a != b
+  end
+
+  test "the loaded artifact is listed with its checksum", %{artifact: artifact} do
+    manifest = Artifact.read_manifest(Path.join(@priv, "checksums.exs"))
+    assert Artifact.verify(artifact, manifest) == :ok
+  end
+
+  test "a tampered artifact is refused by the loader", %{dir: dir, artifact: artifact} do
+    copy = Path.join(dir, Path.basename(artifact))
+    File.cp!(artifact, copy)
+    {:ok, sum} = Artifact.checksum(copy)
+    Artifact.put_manifest(Path.join(dir, "checksums.exs"), Path.basename(copy), sum)
+    File.cp!(Path.join(@priv, "build.exs"), Path.join(dir, "build.exs"))
+
+    # One flipped byte in the middle of the library.
+    bytes = File.read!(copy)
+    middle = div(byte_size(bytes), 2)
+    <<head::binary-size(middle), byte, tail::binary>> = bytes
+    File.write!(copy, [head, Bitwise.bxor(byte, 0xFF), tail])
+
+    assert {:error, {:checksum_mismatch, _}} =
+             Artifact.verify(copy, Artifact.read_manifest(Path.join(dir, "checksums.exs")))
+
+    assert {:error, message} = Py.Native.load(dir)
+    assert message =~ "refusing to load"
+    assert message =~ "sha256 does not match"
+  end
+
+  test "an artifact missing from the manifest is refused", %{dir: dir, artifact: artifact} do
+    File.cp!(artifact, Path.join(dir, Path.basename(artifact)))
+    File.cp!(Path.join(@priv, "build.exs"), Path.join(dir, "build.exs"))
+    assert {:error, message} = Py.Native.load(dir)
+    assert message =~ "not listed"
+  end
+
+  test "a cached artifact is used only when its checksum is in the release manifest",
+       %{dir: dir, interpreter: interpreter, artifact: artifact} do
+    project = Path.join(dir, "project")
+    cache = Path.join(dir, "cache")
+    File.mkdir_p!(cache)
+    name = Path.basename(artifact)
+    File.cp!(artifact, Path.join(cache, name))
+    {:ok, sum} = Artifact.checksum(artifact)
+    File.mkdir_p!(project)
+    Artifact.put_manifest(Artifact.release_manifest(project), name, sum)
+
+    assert {:ok, :installed, installed} =
+             Artifact.ensure(interpreter, project_dir: project, cache_dir: cache)
+
+    assert File.read!(installed) == File.read!(artifact)
+
+    assert Artifact.verify(installed, Artifact.read_manifest(Artifact.local_manifest(project))) ==
+             :ok
+
+    # Present and verified now: nothing more to do.
+    assert {:ok, :unchanged, ^installed} =
+             Artifact.ensure(interpreter, project_dir: project, cache_dir: cache)
+
+    # A tampered cache entry is not installed; with no sources to build, it fails.
+    File.rm!(installed)
+    File.write!(Path.join(cache, name), "tampered")
+
+    ExUnit.CaptureIO.capture_io(fn ->
+      assert {:error, message} =
+               Artifact.ensure(interpreter, project_dir: project, cache_dir: cache)
+
+      assert message =~ "cargo build failed"
+    end)
+
+    refute File.exists?(installed)
+  end
+
+  test "an unchanged tree does not run cargo", %{interpreter: interpreter, artifact: artifact} do
+    assert {:ok, :unchanged, ^artifact} = Artifact.ensure(interpreter)
+  end
+end

@@ -1,0 +1,38 @@
+defmodule Py.SwitchingTest do
+  # Starts fresh VMs with `mix run`, so it is slow and runs alone.
+  use ExUnit.Case
+  @moduletag :slow
+  @moduletag timeout: 300_000
+
+  @priv Path.join(File.cwd!(), "priv/native")
+
+  defp mix_run(code, env) do
+    System.cmd("mix", ["run", "--no-compile", "-e", code],
+      env: [{"MIX_ENV", "test"} | env],
+      stderr_to_stdout: true
+    )
+  end
+
+  test "every interpreter built here loads without a rebuild when selected" do
+    record = Py.Native.Artifact.build_record(@priv)
+    executables = record.artifacts |> Map.values() |> Enum.map(& &1.executable) |> Enum.uniq()
+
+    if length(executables) < 2 do
+      IO.puts("\nOnly one interpreter is built here: switching is checked against it alone.")
+    end
+
+    for executable <- executables do
+      code = "{:ok, i} = Py.runtime_info(); IO.puts(\"executable=\" <> i.executable)"
+      {output, status} = mix_run(code, [{"ERLANG_PYTHON", executable}])
+      assert status == 0, output
+      assert output =~ "executable=#{executable}"
+    end
+  end
+
+  test "a missing interpreter gets an error that names it" do
+    {output, status} = mix_run("IO.puts(:started)", [{"ERLANG_PYTHON", "/nonexistent/python3"}])
+    assert status != 0
+    assert output =~ "/nonexistent/python3 does not exist"
+    refute output =~ "started"
+  end
+end
