@@ -38,7 +38,7 @@ defmodule ErlangPython.MixProject do
       licenses: ["Apache-2.0"],
       files: ~w(lib src native/erlang_python_nif/src native/erlang_python_nif/Cargo.*
                 native/erlang_python_nif/build.rs native/erlang_python_nif/.cargo
-                priv/native/checksums.exs mix.exs README.md CHANGELOG.md LICENSE)
+                checksum-erlang_python_nif.exs mix.exs README.md CHANGELOG.md scripts)
     ]
   end
 end
