@@ -117,6 +117,8 @@ impl Hasher for IdHasher {
 struct Inflight {
     slots: HashMap<u64, Slot, BuildHasherDefault<IdHasher>>,
     running: u64,
+    /// An interrupt was raised into the thread and may still be pending.
+    interrupted: bool,
 }
 
 pub struct Context {
@@ -125,6 +127,10 @@ pub struct Context {
     inflight: Mutex<Inflight>,
     /// Requests queued or running: the pool routes around busy contexts with it.
     load: AtomicUsize,
+    /// Jobs sent and not yet received: idle threads spin on it, not on the queue's lock.
+    pending: AtomicUsize,
+    /// The id of the last request whose reply was sent, for callers spinning briefly.
+    last_done: AtomicU64,
     /// `threading.get_ident()` of the context thread, for interrupts.
     thread_ident: AtomicU64,
 }
@@ -143,6 +149,8 @@ impl Context {
             tx,
             inflight: Mutex::new(Inflight::default()),
             load: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            last_done: AtomicU64::new(0),
             thread_ident: AtomicU64::new(0),
         });
         let thread_context = context.clone();
@@ -190,12 +198,31 @@ impl Context {
             reference,
             op,
         };
+        // Counted before sending: a spinning thread then blocks in recv() for at most
+        // the duration of the send.
+        self.pending.fetch_add(1, Ordering::Release);
         if self.tx.send(Job::Run(request)).is_err() {
+            self.pending.fetch_sub(1, Ordering::Release);
             self.lock().slots.remove(&id);
             self.load.fetch_sub(1, Ordering::Relaxed);
             return Err(());
         }
         Ok(id)
+    }
+
+    /// Spins up to `limit` for request `id` to be answered. A caller that then calls
+    /// `receive` finds the reply waiting instead of putting its scheduler to sleep and
+    /// being woken by the reply, which costs more than the call itself.
+    pub fn spin_until_done(&self, id: u64, limit: Duration) {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while self.last_done.load(Ordering::Acquire) != id {
+            spins += 1;
+            if spins.is_multiple_of(32) && start.elapsed() > limit {
+                return;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Cancels request `id`. `Replied` means its reply is already in the caller's
@@ -220,9 +247,10 @@ impl Context {
     /// Raises `TimeoutError` in the context thread if request `id` is still running.
     /// Called by the watchdog while attached to this context's interpreter.
     pub fn interrupt_if_running(&self, _py: Python<'_>, id: u64) {
-        let inflight = self.lock();
+        let mut inflight = self.lock();
         let cancelled = inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
         if inflight.running == id && cancelled {
+            inflight.interrupted = true;
             let ident = self.thread_ident.load(Ordering::Relaxed);
             // SAFETY: attached to the context's interpreter (caller holds `py`); the
             // exception type is a built-in shared by all interpreters.
@@ -261,17 +289,23 @@ impl Context {
     }
 
     pub fn stop(&self) {
-        let _ = self.tx.send(Job::Stop);
+        self.pending.fetch_add(1, Ordering::Release);
+        if self.tx.send(Job::Stop).is_err() {
+            self.pending.fetch_sub(1, Ordering::Release);
+        }
     }
 
     /// Moves a queued request to Running. False if it was cancelled before it started.
     fn start(&self, id: u64) -> bool {
         let mut inflight = self.lock();
-        let ident = self.thread_ident.load(Ordering::Relaxed);
-        // SAFETY: called on the context thread while attached. Clears an interrupt
-        // aimed at an earlier request that arrived after that request had finished.
-        unsafe {
-            ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
+        if inflight.interrupted {
+            inflight.interrupted = false;
+            let ident = self.thread_ident.load(Ordering::Relaxed);
+            // SAFETY: called on the context thread while attached. Clears an interrupt
+            // aimed at an earlier request that arrived after that request had finished.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
+            }
         }
         match inflight.slots.get_mut(&id) {
             Some(slot) if slot.state == State::Queued => {
@@ -303,6 +337,7 @@ impl Context {
             let _ = request.env.send_and_clear(&request.caller, |env| {
                 (reference.load(env), reply(env)).encode(env)
             });
+            self.last_done.store(request.id, Ordering::Release);
         }
         drop(inflight);
         self.load.fetch_sub(1, Ordering::Relaxed);
@@ -325,22 +360,35 @@ impl Context {
     }
 }
 
-/// Blocks for the next job after spinning briefly; `None` when every sender is gone.
-fn next_job(rx: &flume::Receiver<Job>) -> Option<Job> {
+/// Takes the next job, spinning briefly on the pending counter (not on the queue's
+/// lock, which submitters need) before blocking. `None` when every sender is gone.
+fn next_job(context: &Context, rx: &flume::Receiver<Job>) -> Option<Job> {
     let start = Instant::now();
     let mut spins = 0u32;
-    loop {
-        match rx.try_recv() {
-            Ok(job) => return Some(job),
-            Err(flume::TryRecvError::Disconnected) => return None,
-            Err(flume::TryRecvError::Empty) => {}
-        }
+    while context.pending.load(Ordering::Acquire) == 0 {
         spins += 1;
         if spins.is_multiple_of(64) && start.elapsed() > SPIN {
-            return rx.recv().ok();
+            break;
         }
         std::hint::spin_loop();
     }
+    let job = rx.recv().ok();
+    if job.is_some() {
+        context.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+    job
+}
+
+/// A job already queued, if any, without blocking.
+fn queued_job(context: &Context, rx: &flume::Receiver<Job>) -> Option<Job> {
+    if context.pending.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let job = rx.try_recv().ok();
+    if job.is_some() {
+        context.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+    job
 }
 
 fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
@@ -363,7 +411,9 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
 
     let mut stop = false;
     while !stop {
-        let Some(first) = next_job(&rx) else { break };
+        let Some(first) = next_job(&context, &rx) else {
+            break;
+        };
         attached(tstate, |py| {
             let mut job = Some(first);
             let mut served = 0;
@@ -377,7 +427,7 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
                 }
                 served += 1;
                 if served < BATCH {
-                    job = rx.try_recv().ok();
+                    job = queued_job(&context, &rx);
                 }
             }
         });

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 
@@ -10,6 +11,10 @@ use crate::atoms;
 use crate::context::{Cancel, Context, INDEX_BITS};
 use crate::object;
 use crate::runtime;
+
+/// How long a caller whose request went to an idle context waits for the reply
+/// before returning to `receive`: short calls finish well within it.
+const CALLER_SPIN: Duration = Duration::from_micros(20);
 
 /// A set of contexts. Dropping the last reference stops their threads.
 pub struct Pool {
@@ -157,11 +162,19 @@ fn pool_submit<'a>(
     } else {
         pool.pick(index)
     };
+    let was_idle = context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
     let op = owned.save(op);
     match context.submit(env.pid(), owned, reference, op) {
-        Ok(id) => (atoms::ok(), id).encode(env),
+        Ok(id) => {
+            // Only an uncontended call is worth waiting for here; behind other work
+            // the wait would be wasted.
+            if was_idle {
+                context.spin_until_done(id, CALLER_SPIN);
+            }
+            (atoms::ok(), id).encode(env)
+        }
         Err(()) => (atoms::error(), atoms::stopped()).encode(env),
     }
 }

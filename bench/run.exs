@@ -1,0 +1,190 @@
+# Benchmarks of BENCH.md: `mix run bench/run.exs [--only NAME[,NAME]] [--python PATH]`.
+#
+# Each workload warms up, runs 3 times and reports the median, one line per workload
+# (`NAME value unit`), and the same as JSON in bench/results/latest.json. The machine
+# is shared and noisy: compare ratios measured in one run, not absolute times.
+
+defmodule Bench do
+  @runs 3
+
+  def median(fun) do
+    fun.()
+    samples = for _ <- 1..@runs, do: fun.()
+    samples |> Enum.sort() |> Enum.at(div(@runs, 2))
+  end
+
+  # Microseconds per iteration of `body` run `n` times in this process.
+  def per_call(n, body) do
+    median(fn ->
+      {micros, _} = :timer.tc(fn -> loop(n, body) end)
+      micros / n
+    end)
+  end
+
+  defp loop(0, _body), do: :ok
+
+  defp loop(n, body) do
+    body.()
+    loop(n - 1, body)
+  end
+
+  def concurrent(processes, per_process, body) do
+    median(fn ->
+      {micros, _} =
+        :timer.tc(fn ->
+          1..processes
+          |> Enum.map(fn _ -> Task.async(fn -> loop(per_process, body) end) end)
+          |> Enum.each(&Task.await(&1, :infinity))
+        end)
+
+      processes * per_process / (micros / 1_000_000)
+    end)
+  end
+
+  def rss_mb do
+    case File.read("/proc/self/status") do
+      {:ok, status} ->
+        [_, kb] = Regex.run(~r/VmRSS:\s+(\d+) kB/, status)
+        String.to_integer(kb) / 1024
+
+      _ ->
+        0.0
+    end
+  end
+end
+
+{opts, _} = OptionParser.parse!(System.argv(), strict: [only: :string, python: :string])
+
+if opts[:python] do
+  IO.puts(
+    :stderr,
+    "--python: set ERLANG_PYTHON=#{opts[:python]} and re-run (the NIF is chosen at start)."
+  )
+end
+
+only = if opts[:only], do: String.split(opts[:only], ","), else: nil
+
+:ok = Py.exec("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)")
+:ok = Py.exec("def identity(x):\n    return x")
+:ok = Py.exec("def make_bytes(n):\n    return b'x' * n")
+
+numpy = match?({:ok, _}, Py.eval("__import__('numpy')"))
+list_in = Enum.to_list(1..10_000)
+map = Map.new(1..1_000, fn i -> {"key#{i}", "value#{i}"} end)
+mib = :binary.copy(<<1>>, 1024 * 1024)
+pool_size = elem(Py.Pool.size(:default), 1)
+
+workloads = [
+  {"call_small", "us/call",
+   fn -> Bench.per_call(100_000, fn -> {:ok, _} = Py.call(:math, :sqrt, [2.0]) end) end},
+  {"call_noop_nif", "us/call",
+   fn -> Bench.per_call(100_000, fn -> :ok = Py.Native.noop() end) end},
+  {"call_concurrent", "calls/s",
+   fn -> Bench.concurrent(100, 2_000, fn -> {:ok, _} = Py.call(:math, :sqrt, [2.0]) end) end},
+  {"eval_small", "us/call",
+   fn -> Bench.per_call(50_000, fn -> {:ok, 2} = Py.eval("1+1") end) end},
+  {"convert_list_in", "us/call",
+   fn -> Bench.per_call(2_000, fn -> {:ok, 10_000} = Py.call(:builtins, :len, [list_in]) end) end},
+  {"convert_list_out", "us/call",
+   fn -> Bench.per_call(2_000, fn -> {:ok, [0 | _]} = Py.eval("list(range(10000))") end) end},
+  {"convert_map", "us/call",
+   fn -> Bench.per_call(2_000, fn -> {:ok, _} = Py.call(:__main__, :identity, [map]) end) end},
+  {"binary_in", "MB/s",
+   fn ->
+     us = Bench.per_call(500, fn -> {:ok, _} = Py.call(:builtins, :len, [{:bytes, mib}]) end)
+     1.048576 / (us / 1_000_000)
+   end},
+  {"binary_out", "MB/s",
+   fn ->
+     us = Bench.per_call(500, fn -> {:ok, _} = Py.call(:__main__, :make_bytes, [1_048_576]) end)
+     1.048576 / (us / 1_000_000)
+   end},
+  {"cpu_parallel", "speedup",
+   fn ->
+     callers = min(4, pool_size)
+
+     sequential =
+       Bench.median(fn ->
+         elem(:timer.tc(fn -> for _ <- 1..4, do: Py.call!(:__main__, :fib, [25]) end), 0)
+       end)
+
+     parallel =
+       Bench.median(fn ->
+         elem(
+           :timer.tc(fn ->
+             1..4
+             |> Enum.map(fn i ->
+               Task.async(fn -> Py.call!(:__main__, :fib, [25], context: rem(i, callers)) end)
+             end)
+             |> Enum.map(&Task.await(&1, :infinity))
+           end),
+           0
+         )
+       end)
+
+     sequential / parallel
+   end},
+  {"numpy_dot", "us/call",
+   fn ->
+     if numpy do
+       {:ok, a} = Py.call("numpy.random", :rand, [256, 256])
+       {:ok, b} = Py.call("numpy.random", :rand, [256, 256])
+       Bench.per_call(500, fn -> {:ok, _} = Py.call(:numpy, :dot, [a, b], return: :ref) end)
+     else
+       :skipped
+     end
+   end},
+  {"memory_soak", "MB growth",
+   fn ->
+     :erlang.garbage_collect()
+     before = Bench.rss_mb()
+     for _ <- 1..1_000_000, do: {:ok, _} = Py.call(:math, :sqrt, [2.0])
+     :erlang.garbage_collect()
+     Bench.rss_mb() - before
+   end}
+]
+
+{:ok, info} = Py.runtime_info()
+
+header = %{
+  python: info.version,
+  otp: System.otp_release(),
+  elixir: System.version(),
+  mode: Py.execution_mode(),
+  nproc: System.schedulers_online(),
+  pool_size: pool_size
+}
+
+IO.puts(
+  "# python #{hd(String.split(info.version))} otp #{header.otp} elixir #{header.elixir} " <>
+    "mode #{header.mode} nproc #{header.nproc}"
+)
+
+results =
+  for {name, unit, fun} <- workloads, only == nil or name in only do
+    value = fun.()
+
+    case value do
+      :skipped -> IO.puts("#{name} skipped (numpy not installed)")
+      value -> IO.puts("#{name} #{:erlang.float_to_binary(value / 1, decimals: 2)} #{unit}")
+    end
+
+    %{name: name, value: value, unit: unit}
+  end
+
+File.mkdir_p!("bench/results")
+
+json_value = fn
+  v when is_number(v) -> :erlang.float_to_binary(v / 1, decimals: 3)
+  v -> ~s("#{v}")
+end
+
+json =
+  "{\n" <>
+    Enum.map_join(header, ",\n", fn {k, v} -> ~s(  "#{k}": "#{v}") end) <>
+    ",\n  \"results\": [\n" <>
+    Enum.map_join(results, ",\n", fn r ->
+      ~s(    {"name": "#{r.name}", "value": #{json_value.(r.value)}, "unit": "#{r.unit}"})
+    end) <> "\n  ]\n}\n"
+
+File.write!("bench/results/latest.json", json)
