@@ -91,7 +91,7 @@ workloads = [
    fn -> Bench.per_call(2_000, fn -> {:ok, _} = Py.call(:__main__, :identity, [map]) end) end},
   {"binary_in", "MB/s",
    fn ->
-     us = Bench.per_call(500, fn -> {:ok, _} = Py.call(:builtins, :len, [{:bytes, mib}]) end)
+     us = Bench.per_call(500, fn -> {:ok, _} = Py.call(:builtins, :len, [{:buffer, mib}]) end)
      1.048576 / (us / 1_000_000)
    end},
   {"binary_out", "MB/s",

@@ -17,6 +17,7 @@ defmodule Py do
   | floats | `float` | float; nan/±inf as `:nan`, `:infinity`, `:neg_infinity` |
   | UTF-8 binary | `str` | binary |
   | other binary, `{:bytes, b}` | `bytes` | binary |
+  | `{:buffer, b}` | read-only `memoryview` (no copy) | — |
   | list, tuple, map (any keys) | `list`, `tuple`, `dict` | same |
   | `MapSet` | `set` | `MapSet` (from `frozenset` too) |
   | pid, reference | `erlang.Pid`, `erlang.Ref` | the same pid or reference |
@@ -26,9 +27,14 @@ defmodule Py do
   Improper lists, functions, ports and nesting deeper than 2 000 levels give
   `{:error, {:invalid, why}}`. Python never creates atoms.
 
-  Copies: arguments are copied once into a message environment and converted to
-  Python objects on the context thread; results are built directly as terms. Large
-  bytes are copied in both directions.
+  ## Copies
+
+  Going in, arguments are copied once into a message environment (binaries over 64
+  bytes are shared by reference count, not copied) and converted to Python objects on
+  the context thread: a `str` or `bytes` copies the binary's bytes. `{:buffer, binary}`
+  avoids that copy: Python gets a read-only `memoryview` over the binary's own bytes,
+  valid for as long as Python keeps it (`numpy.frombuffer` works on it). Coming back,
+  `str` and `bytes` are copied once into a new binary.
 
   ## Errors
 

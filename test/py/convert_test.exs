@@ -44,6 +44,37 @@ defmodule Py.ConvertTest do
       assert round_trip("nul\0inside") == {:ok, "nul\0inside"}
     end
 
+    test "{:buffer, binary} reaches Python as a read-only memoryview" do
+      big = :binary.copy(<<1, 2, 3, 4>>, 256 * 1024)
+      assert Py.eval("type(b).__name__", %{b: {:buffer, big}}) == {:ok, "memoryview"}
+      assert Py.eval("len(b)", %{b: {:buffer, big}}) == {:ok, byte_size(big)}
+      assert Py.eval("b.readonly", %{b: {:buffer, big}}) == {:ok, true}
+      assert Py.eval("bytes(b[:4])", %{b: {:buffer, big}}) == {:ok, <<1, 2, 3, 4>>}
+      assert Py.eval("bytes(b)", %{b: {:buffer, "small"}}) == {:ok, "small"}
+
+      assert {:error, %Py.Error{type: "TypeError"}} =
+               Py.eval("b.__setitem__(0, 9)", %{b: {:buffer, big}})
+    end
+
+    test "a buffer outlives the call that made it" do
+      :ok = Py.exec("kept_buffers = []")
+      data = :crypto.strong_rand_bytes(100_000)
+      {:ok, nil} = Py.eval("kept_buffers.append(b)", %{b: {:buffer, data}})
+      :erlang.garbage_collect()
+      assert Py.eval("bytes(kept_buffers[0])") == {:ok, data}
+      :ok = Py.exec("kept_buffers.clear()")
+    end
+
+    @tag :numpy
+    test "numpy reads a buffer without copying" do
+      floats = for x <- 1..1000, into: <<>>, do: <<x * 1.0::float-little-64>>
+
+      assert Py.eval("float(__import__('numpy').frombuffer(b, dtype='<f8').sum())", %{
+               b: {:buffer, floats}
+             }) ==
+               {:ok, 500_500.0}
+    end
+
     test "bitstrings that are not binaries are refused" do
       assert {:error, {:invalid, _}} = round_trip(<<1::3>>)
     end

@@ -107,8 +107,11 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
     let class = |name: &str| -> PyResult<Py<PyType>> {
         Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
     };
+    let buffer = crate::buffer::make_type(py)?;
+    module.setattr("Buffer", buffer.bind(py))?;
     Ok(ErlangTypes {
         pid: class("Pid")?,
         reference: class("Ref")?,
+        buffer,
     })
 }

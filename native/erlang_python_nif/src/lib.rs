@@ -2,6 +2,7 @@
 //! threads that execute Python, and `convert` for the data model.
 
 mod atoms;
+mod buffer;
 mod context;
 mod convert;
 mod erlang_module;

@@ -80,13 +80,3 @@ pub fn handle_term<'e>(env: Env<'e>, obj: Py<PyAny>, home: &Home) -> Term<'e> {
     // Two distinct atom keys: building the map cannot fail.
     Term::map_from_arrays(env, &keys, &values).unwrap_or_else(|_| atoms::error().encode(env))
 }
-
-/// `{:buffer, binary}`: a read-only memoryview over the binary's bytes.
-pub fn buffer_from_binary<'py>(
-    _py: Python<'py>,
-    _binary: Term,
-) -> Result<Bound<'py, PyAny>, ConvertError> {
-    Err(ConvertError::Unsupported(
-        "{:buffer, binary} (zero-copy buffers)",
-    ))
-}

@@ -55,6 +55,7 @@ pub fn main_types(py: Python<'_>) -> PyResult<ErlangTypes> {
     Ok(ErlangTypes {
         pid: types.pid.clone_ref(py),
         reference: types.reference.clone_ref(py),
+        buffer: types.buffer.clone_ref(py),
     })
 }
 

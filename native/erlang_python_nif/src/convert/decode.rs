@@ -91,7 +91,7 @@ impl<'py> Decoder<'_, 'py> {
                         return Ok(PyBytes::new(self.py, bin.as_slice()).into_any());
                     }
                     if tag == atoms::buffer() {
-                        return crate::object::buffer_from_binary(self.py, *payload);
+                        return crate::buffer::memoryview(self.py, &self.types.buffer, *payload);
                     }
                 }
             }

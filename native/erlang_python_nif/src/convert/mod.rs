@@ -56,4 +56,6 @@ impl ConvertError {
 pub struct ErlangTypes {
     pub pid: Py<PyType>,
     pub reference: Py<PyType>,
+    /// `erlang.Buffer`, the exporter behind `{:buffer, binary}` memoryviews.
+    pub buffer: Py<PyType>,
 }
