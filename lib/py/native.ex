@@ -97,6 +97,9 @@ defmodule Py.Native do
   def pool_stop(_pool), do: nif_error()
   def pool_size(_pool), do: nif_error()
   def pool_loads(_pool), do: nif_error()
+  def semaphore_current, do: nif_error()
+  def semaphore_max, do: nif_error()
+  def semaphore_set_max(_max), do: nif_error()
   def object_count, do: nif_error()
   def noop, do: nif_error()
 end

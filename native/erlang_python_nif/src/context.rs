@@ -22,10 +22,12 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::encode;
-use crate::object::Home;
+use crate::object::{Home, Orphan};
 use crate::output;
 use crate::request::Interp;
 use crate::runtime::attached;
+use crate::semaphore;
+use crate::subinterp;
 use crate::watchdog;
 
 /// Conversions recurse; a large stack keeps `convert::MAX_DEPTH` far from its end.
@@ -53,7 +55,17 @@ pub struct Request {
 
 enum Job {
     Run(Request),
+    /// A handle's object to drop (subinterpreter contexts own their objects).
+    Release(Orphan),
     Stop,
+}
+
+/// What a context thread runs Python in.
+pub enum Kind {
+    /// The main interpreter, shared with the other worker contexts.
+    Worker(Home),
+    /// An OWN_GIL subinterpreter of its own.
+    Subinterp,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -133,6 +145,9 @@ pub struct Context {
     last_done: AtomicU64,
     /// `threading.get_ident()` of the context thread, for interrupts.
     thread_ident: AtomicU64,
+    /// For subinterpreters: the thread that raises interrupts in this interpreter
+    /// (the watchdog serves the main interpreter).
+    interrupter: Mutex<Option<flume::Sender<u64>>>,
 }
 
 pub enum Cancel {
@@ -141,8 +156,8 @@ pub enum Cancel {
 }
 
 impl Context {
-    /// Starts a context thread in the main interpreter.
-    pub fn spawn_worker(index: usize, home: Home) -> std::io::Result<Arc<Context>> {
+    /// Starts a context thread; returns once its interpreter is ready.
+    pub fn spawn(index: usize, kind: Kind) -> Result<Arc<Context>, String> {
         let (tx, rx) = flume::unbounded();
         let context = Arc::new(Context {
             index,
@@ -152,14 +167,37 @@ impl Context {
             pending: AtomicUsize::new(0),
             last_done: AtomicU64::new(0),
             thread_ident: AtomicU64::new(0),
+            interrupter: Mutex::new(None),
         });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread_context = context.clone();
         std::thread::Builder::new()
             .name(format!("py-context-{index}"))
             .stack_size(STACK_SIZE)
-            .spawn(move || worker_main(thread_context, rx, home))?;
+            .spawn(move || context_main(thread_context, rx, kind, ready_tx))
+            .map_err(|err| format!("cannot start a context thread: {err}"))?;
+        ready_rx
+            .recv()
+            .map_err(|_| "the context thread stopped during start-up".to_string())??;
         watchdog::register(&context);
         Ok(context)
+    }
+
+    /// Where `watchdog::interrupt` sends a request id for a subinterpreter context.
+    pub fn interrupter(&self) -> Option<flume::Sender<u64>> {
+        self.interrupter
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Queues a handle's object to be dropped on this context's thread.
+    pub fn release(&self, orphan: Orphan) {
+        self.pending.fetch_add(1, Ordering::Release);
+        if let Err(flume::SendError(job)) = self.tx.send(Job::Release(orphan)) {
+            self.pending.fetch_sub(1, Ordering::Release);
+            drop(job); // leaks the object: its interpreter is gone
+        }
     }
 
     pub fn load(&self) -> usize {
@@ -204,7 +242,7 @@ impl Context {
         if self.tx.send(Job::Run(request)).is_err() {
             self.pending.fetch_sub(1, Ordering::Release);
             self.lock().slots.remove(&id);
-            self.load.fetch_sub(1, Ordering::Relaxed);
+            self.ended();
             return Err(());
         }
         Ok(id)
@@ -245,14 +283,16 @@ impl Context {
     }
 
     /// Raises `TimeoutError` in the context thread if request `id` is still running.
-    /// Called by the watchdog while attached to this context's interpreter.
-    pub fn interrupt_if_running(&self, _py: Python<'_>, id: u64) {
+    ///
+    /// # Safety
+    /// The calling thread must be attached to this context's interpreter.
+    pub unsafe fn interrupt_if_running(&self, id: u64) {
         let mut inflight = self.lock();
         let cancelled = inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
         if inflight.running == id && cancelled {
             inflight.interrupted = true;
             let ident = self.thread_ident.load(Ordering::Relaxed);
-            // SAFETY: attached to the context's interpreter (caller holds `py`); the
+            // SAFETY: attached to the context's interpreter (the caller's contract); the
             // exception type is a built-in shared by all interpreters.
             unsafe {
                 ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_TimeoutError);
@@ -317,6 +357,8 @@ impl Context {
                 if let Some(mut slot) = inflight.slots.remove(&id) {
                     slot.drop_watch();
                 }
+                drop(inflight);
+                self.ended();
                 false
             }
         }
@@ -328,7 +370,7 @@ impl Context {
         inflight.running = 0;
         let Some(mut slot) = inflight.slots.remove(&request.id) else {
             drop(inflight);
-            self.load.fetch_sub(1, Ordering::Relaxed);
+            self.ended();
             return;
         };
         slot.drop_watch();
@@ -340,7 +382,13 @@ impl Context {
             self.last_done.store(request.id, Ordering::Release);
         }
         drop(inflight);
+        self.ended();
+    }
+
+    /// A request left the context, answered or not.
+    fn ended(&self) {
         self.load.fetch_sub(1, Ordering::Relaxed);
+        semaphore::release();
     }
 
     /// Sends `{ref, {:output, text}}` to the caller of the running request.
@@ -391,23 +439,25 @@ fn queued_job(context: &Context, rx: &flume::Receiver<Job>) -> Option<Job> {
     job
 }
 
-fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
-    // SAFETY: the runtime is initialised before any context starts. Ensure creates this
-    // thread's state; SaveThread detaches it so other threads run while we are idle.
-    let tstate = unsafe {
-        ffi::PyGILState_Ensure();
-        ffi::PyEval_SaveThread()
+fn context_main(
+    context: Arc<Context>,
+    rx: flume::Receiver<Job>,
+    kind: Kind,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let subinterp = matches!(kind, Kind::Subinterp);
+    let started = match kind {
+        Kind::Worker(home) => start_worker(&context, home),
+        Kind::Subinterp => start_subinterp(&context),
     };
-    let mut interp = attached(tstate, |py| {
-        let ident = py
-            .import("threading")
-            .and_then(|threading| threading.call_method0("get_ident"))
-            .and_then(|ident| ident.extract::<u64>())
-            .unwrap_or(0);
-        context.thread_ident.store(ident, Ordering::Relaxed);
-        // Without it every request is answered {:error, :not_initialized}.
-        Interp::main(py, home).ok()
-    });
+    let (tstate, mut interp, interrupter) = match started {
+        Ok(started) => started,
+        Err(why) => {
+            let _ = ready.send(Err(why));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
 
     let mut stop = false;
     while !stop {
@@ -423,7 +473,8 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
                         stop = true;
                         break;
                     }
-                    Job::Run(request) => run(py, &context, interp.as_mut(), request),
+                    Job::Run(request) => run(py, &context, &mut interp, request),
+                    Job::Release(orphan) => orphan.release(py),
                 }
                 served += 1;
                 if served < BATCH {
@@ -436,36 +487,104 @@ fn worker_main(context: Arc<Context>, rx: flume::Receiver<Job>, home: Home) {
     // Anything still queued gets an answer rather than silence.
     attached(tstate, |py| {
         while let Ok(job) = rx.try_recv() {
-            if let Job::Run(mut request) = job {
-                if context.start(request.id) {
-                    context.finish(&mut request, |env| {
-                        (atoms::error(), atoms::stopped()).encode(env)
-                    });
+            match job {
+                Job::Run(mut request) => {
+                    if context.start(request.id) {
+                        context.finish(&mut request, |env| {
+                            (atoms::error(), atoms::stopped()).encode(env)
+                        });
+                    }
                 }
+                Job::Release(orphan) => orphan.release(py),
+                Job::Stop => {}
             }
         }
-        drop(interp.take());
-        let _ = py;
+        drop(interp);
     });
+
+    if subinterp {
+        // Objects released from now on are leaked: their interpreter is going away.
+        drop(rx);
+        let companion = context
+            .interrupter
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        drop(companion);
+        // SAFETY: this thread created the interpreter and `tstate` is its only
+        // remaining thread state once the interrupter has deleted its own.
+        unsafe { subinterp::end(tstate, interrupter) };
+    }
 }
 
-fn run(py: Python<'_>, context: &Context, interp: Option<&mut Interp>, mut request: Request) {
+type Started = (
+    *mut ffi::PyThreadState,
+    Interp,
+    Option<subinterp::Interrupter>,
+);
+
+fn start_worker(context: &Arc<Context>, home: Home) -> Result<Started, String> {
+    // SAFETY: the runtime is initialised before any context starts. Ensure creates this
+    // thread's state; SaveThread detaches it so other threads run while we are idle.
+    let tstate = unsafe {
+        ffi::PyGILState_Ensure();
+        ffi::PyEval_SaveThread()
+    };
+    let interp = attached(tstate, |py| {
+        record_ident(py, context);
+        Interp::main(py, home).map_err(|err| err.to_string())
+    })?;
+    Ok((tstate, interp, None))
+}
+
+fn start_subinterp(context: &Arc<Context>) -> Result<Started, String> {
+    // SAFETY: this thread has no Python thread state; `create` makes the interpreter
+    // and leaves its new thread state attached, which we detach right away.
+    let (tstate, interp_state) = unsafe {
+        let tstate = subinterp::create()?;
+        let interp_state = ffi::PyThreadState_GetInterpreter(tstate);
+        ffi::PyEval_SaveThread();
+        (tstate, interp_state)
+    };
+    let home = Home::context(Arc::downgrade(context), interp_state as usize);
+    let interp = attached(tstate, |py| {
+        record_ident(py, context);
+        Interp::sub(py, home).map_err(|err| err.to_string())
+    });
+    let interp = match interp {
+        Ok(interp) => interp,
+        Err(why) => {
+            // SAFETY: as in `context_main`: no other thread state exists yet.
+            unsafe { subinterp::end(tstate, None) };
+            return Err(why);
+        }
+    };
+    let interrupter = subinterp::Interrupter::spawn(interp_state, Arc::downgrade(context))?;
+    *context
+        .interrupter
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner()) = Some(interrupter.sender());
+    Ok((tstate, interp, Some(interrupter)))
+}
+
+fn record_ident(py: Python<'_>, context: &Context) {
+    let ident = py
+        .import("threading")
+        .and_then(|threading| threading.call_method0("get_ident"))
+        .and_then(|ident| ident.extract::<u64>())
+        .unwrap_or(0);
+    context.thread_ident.store(ident, Ordering::Relaxed);
+}
+
+fn run(py: Python<'_>, context: &Context, interp: &mut Interp, mut request: Request) {
     if !context.start(request.id) {
-        context.load.fetch_sub(1, Ordering::Relaxed);
         return;
     }
-    let Some(interp) = interp else {
-        context.finish(&mut request, |env| {
-            (atoms::error(), atoms::not_initialized()).encode(env)
-        });
-        return;
-    };
     let outcome = {
         let _route = output::route_to(context, &request);
         interp.execute(py, &request)
     };
-    let home = interp.home.clone();
     context.finish(&mut request, |env| {
-        outcome.into_term(py, env, &interp.types, &home)
+        outcome.into_term(py, env, &interp.types, &interp.home)
     });
 }

@@ -12,6 +12,8 @@ mod object;
 mod output;
 mod request;
 mod runtime;
+mod semaphore;
+mod subinterp;
 mod watchdog;
 
 rustler::init!("Elixir.Py.Native");

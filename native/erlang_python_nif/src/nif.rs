@@ -8,9 +8,10 @@ use std::time::Duration;
 use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
-use crate::context::{Cancel, Context, INDEX_BITS};
+use crate::context::{Cancel, Context, Kind, INDEX_BITS};
 use crate::object;
 use crate::runtime;
+use crate::semaphore;
 
 /// How long a caller whose request went to an idle context waits for the reply
 /// before returning to `receive`: short calls finish well within it.
@@ -118,18 +119,27 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
     if size == 0 || size >= (1 << INDEX_BITS) {
         return (atoms::error(), (atoms::invalid(), "pool size out of range")).encode(env);
     }
-    if mode != atoms::worker() {
+    let subinterp = if mode == atoms::worker() {
+        false
+    } else if mode == atoms::subinterp() {
+        true
+    } else {
         return (atoms::error(), (atoms::invalid(), "unsupported pool mode")).encode(env);
-    }
+    };
     let mut contexts = Vec::with_capacity(size);
     for index in 0..size {
-        match Context::spawn_worker(index, runtime.home.clone()) {
+        let kind = if subinterp {
+            Kind::Subinterp
+        } else {
+            Kind::Worker(runtime.home.clone())
+        };
+        match Context::spawn(index, kind) {
             Ok(context) => contexts.push(context),
-            Err(err) => {
+            Err(why) => {
                 for context in &contexts {
                     context.stop();
                 }
-                return (atoms::error(), (atoms::init_failed(), err.to_string())).encode(env);
+                return (atoms::error(), (atoms::init_failed(), why)).encode(env);
             }
         }
     }
@@ -162,6 +172,9 @@ fn pool_submit<'a>(
     } else {
         pool.pick(index)
     };
+    if let Err((current, max)) = semaphore::acquire() {
+        return (atoms::error(), (atoms::overloaded(), current, max)).encode(env);
+    }
     let was_idle = context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
@@ -175,6 +188,7 @@ fn pool_submit<'a>(
             }
             (atoms::ok(), id).encode(env)
         }
+        // `submit` gave the permit back.
         Err(()) => (atoms::error(), atoms::stopped()).encode(env),
     }
 }
@@ -202,6 +216,22 @@ fn pool_size(pool: ResourceArc<Pool>) -> usize {
 #[rustler::nif]
 fn pool_loads(pool: ResourceArc<Pool>) -> Vec<usize> {
     pool.contexts.iter().map(|context| context.load()).collect()
+}
+
+#[rustler::nif]
+fn semaphore_current() -> usize {
+    semaphore::current()
+}
+
+#[rustler::nif]
+fn semaphore_max() -> usize {
+    semaphore::max()
+}
+
+#[rustler::nif]
+fn semaphore_set_max(max: usize) -> Atom {
+    semaphore::set_max(max);
+    atoms::ok()
 }
 
 #[rustler::nif]

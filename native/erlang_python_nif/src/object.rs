@@ -5,11 +5,13 @@
 //! attached to the object's interpreter, which drops the reference there.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Weak;
 
 use pyo3::prelude::*;
 use rustler::{Encoder, Env, Resource, ResourceArc, Term};
 
 use crate::atoms;
+use crate::context::Context;
 use crate::convert::ConvertError;
 
 /// Handles alive right now (created and not yet released by their home thread).
@@ -19,30 +21,73 @@ pub fn live_count() -> i64 {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// Where objects of one interpreter go to be released.
-#[derive(Clone)]
-pub struct Home {
-    tx: flume::Sender<Py<PyAny>>,
+/// A Python reference that must be dropped while attached to its interpreter. If it is
+/// dropped anywhere else (a queue torn down with items still in it), it is leaked rather
+/// than decref'd on the wrong thread.
+pub struct Orphan(Option<Py<PyAny>>);
+
+impl Orphan {
+    /// Drops the reference; the caller is attached to the object's interpreter.
+    pub fn release(mut self, _py: Python<'_>) {
+        if let Some(obj) = self.0.take() {
+            drop(obj);
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
-impl Home {
-    pub fn new(tx: flume::Sender<Py<PyAny>>) -> Self {
-        Home { tx }
-    }
-
-    fn release(&self, obj: Py<PyAny>) {
-        if let Err(flume::SendError(obj)) = self.tx.send(obj) {
-            // The interpreter's threads are gone: leaking is the only safe choice.
+impl Drop for Orphan {
+    fn drop(&mut self) {
+        if let Some(obj) = self.0.take() {
             std::mem::forget(obj);
             LIVE.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Drops released objects; called by a home thread while attached.
-pub fn drop_released(_py: Python<'_>, obj: Py<PyAny>) {
-    drop(obj);
-    LIVE.fetch_sub(1, Ordering::Relaxed);
+/// Where objects of one interpreter go to be released, and which interpreter that is.
+#[derive(Clone)]
+pub struct Home {
+    to: HomeThread,
+    /// The `PyInterpreterState` address: handles are usable only in their interpreter.
+    pub interp: usize,
+}
+
+#[derive(Clone)]
+enum HomeThread {
+    /// The main interpreter's janitor thread.
+    Janitor(flume::Sender<Orphan>),
+    /// The context thread that owns a subinterpreter.
+    Context(Weak<Context>),
+}
+
+impl Home {
+    pub fn janitor(tx: flume::Sender<Orphan>, interp: usize) -> Self {
+        Home {
+            to: HomeThread::Janitor(tx),
+            interp,
+        }
+    }
+
+    pub fn context(context: Weak<Context>, interp: usize) -> Self {
+        Home {
+            to: HomeThread::Context(context),
+            interp,
+        }
+    }
+
+    fn release(&self, obj: Py<PyAny>) {
+        let orphan = Orphan(Some(obj));
+        match &self.to {
+            // A failed send drops the orphan, which leaks it: the thread is gone.
+            HomeThread::Janitor(tx) => drop(tx.send(orphan)),
+            HomeThread::Context(context) => {
+                if let Some(context) = context.upgrade() {
+                    context.release(orphan);
+                }
+            }
+        }
+    }
 }
 
 pub struct PyObj {
@@ -60,7 +105,17 @@ impl Resource for PyObj {
 }
 
 impl PyObj {
-    pub fn bind<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>, ConvertError> {
+    /// The object, if it belongs to interpreter `interp`.
+    pub fn bind<'py>(
+        &self,
+        py: Python<'py>,
+        interp: usize,
+    ) -> Result<Bound<'py, PyAny>, ConvertError> {
+        if self.home.interp != interp {
+            return Err(ConvertError::Unsupported(
+                "a Py.Object from another interpreter (pin calls with `context:`)",
+            ));
+        }
         self.obj
             .as_ref()
             .map(|obj| obj.bind(py).clone())

@@ -12,6 +12,7 @@ use crate::context::Request;
 use crate::convert::decode::Decoder;
 use crate::convert::encode::Encoder_;
 use crate::convert::ErlangTypes;
+use crate::erlang_module;
 use crate::error::Failure;
 use crate::object::Home;
 use crate::runtime;
@@ -67,12 +68,22 @@ impl<'py> Outcome<'py> {
 impl Interp {
     /// The main interpreter as seen from a worker context.
     pub fn main(py: Python<'_>, home: Home) -> PyResult<Interp> {
+        Interp::new(py, runtime::main_types(py)?, home)
+    }
+
+    /// A subinterpreter, owned by the calling context thread: it gets its own `erlang`
+    /// module and output streams.
+    pub fn sub(py: Python<'_>, home: Home) -> PyResult<Interp> {
+        let types = erlang_module::install(py)?;
+        Interp::new(py, types, home)
+    }
+
+    fn new(py: Python<'_>, types: ErlangTypes, home: Home) -> PyResult<Interp> {
         let main = py.import("__main__")?;
-        let globals = main.dict().unbind();
         Ok(Interp {
-            types: runtime::main_types(py)?,
+            types,
             home,
-            globals,
+            globals: main.dict().unbind(),
             builtins: py.import("builtins")?.unbind(),
             modules: HashMap::new(),
             expressions: HashMap::new(),
@@ -161,6 +172,7 @@ impl Interp {
         Decoder {
             py,
             types: &self.types,
+            interp: self.home.interp,
         }
     }
 

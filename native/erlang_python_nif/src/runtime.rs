@@ -13,7 +13,7 @@ use rustler::LocalPid;
 
 use crate::convert::ErlangTypes;
 use crate::erlang_module;
-use crate::object::{self, Home};
+use crate::object::{Home, Orphan};
 use crate::output;
 use crate::watchdog;
 
@@ -98,9 +98,11 @@ pub fn init(python: &str, relay: LocalPid) -> Result<&'static Runtime, String> {
     let info = Python::attach(read_info).map_err(|err| err.to_string());
     // The attach above made a thread state for this (dirty scheduler) thread; it stays
     // registered but detached, and is never used for requests.
+    // SAFETY: reads a pointer; the main interpreter lives as long as the process.
+    let main_interp = unsafe { ffi::PyInterpreterState_Main() } as usize;
     let runtime = Runtime {
         info: info?,
-        home: Home::new(release_tx),
+        home: Home::janitor(release_tx, main_interp),
     };
     Ok(RUNTIME.get_or_init(|| runtime))
 }
@@ -199,7 +201,7 @@ fn read_info(py: Python<'_>) -> PyResult<Info> {
 }
 
 /// Releases main-interpreter objects handed over by handle destructors, in batches.
-fn janitor(rx: flume::Receiver<Py<PyAny>>) {
+fn janitor(rx: flume::Receiver<Orphan>) {
     // SAFETY: the runtime is initialised; see `attached`.
     let tstate = unsafe {
         ffi::PyGILState_Ensure();
@@ -207,9 +209,9 @@ fn janitor(rx: flume::Receiver<Py<PyAny>>) {
     };
     while let Ok(first) = rx.recv() {
         attached(tstate, |py| {
-            object::drop_released(py, first);
-            for obj in rx.try_iter().take(4096) {
-                object::drop_released(py, obj);
+            first.release(py);
+            for orphan in rx.try_iter().take(4096) {
+                orphan.release(py);
             }
         });
     }

@@ -41,8 +41,12 @@ fn watch_callers() {
 }
 
 /// Asks the watchdog to interrupt request `id` on `context` if it is still running.
+/// Subinterpreter contexts have an interrupter of their own; the watchdog serves the
+/// main interpreter's.
 pub fn interrupt(context: Arc<Context>, id: u64) {
-    if let Some(tx) = INTERRUPTS.get() {
+    if let Some(interrupter) = context.interrupter() {
+        let _ = interrupter.send(id);
+    } else if let Some(tx) = INTERRUPTS.get() {
         let _ = tx.send((context, id));
     }
 }
@@ -54,7 +58,10 @@ pub fn serve(tstate: *mut ffi::PyThreadState) {
     }
     loop {
         match rx.recv_timeout(TICK) {
-            Ok((context, id)) => attached(tstate, |py| context.interrupt_if_running(py, id)),
+            // SAFETY: attached to the main interpreter, that of every worker context.
+            Ok((context, id)) => {
+                attached(tstate, |_py| unsafe { context.interrupt_if_running(id) })
+            }
             Err(flume::RecvTimeoutError::Timeout) => watch_callers(),
             Err(flume::RecvTimeoutError::Disconnected) => return,
         }

@@ -11,6 +11,8 @@ use crate::object::PyObj;
 pub struct Decoder<'a, 'py> {
     pub py: Python<'py>,
     pub types: &'a ErlangTypes,
+    /// The interpreter decoding: handles from others are refused.
+    pub interp: usize,
 }
 
 type Decoded<'py> = Result<Bound<'py, PyAny>, ConvertError>;
@@ -145,7 +147,7 @@ impl<'py> Decoder<'_, 'py> {
             .map_get(atoms::ref_())
             .and_then(|r| r.decode::<rustler::ResourceArc<PyObj>>())
             .map_err(|_| ConvertError::Unsupported("a Py.Object without a live handle"))?;
-        handle.bind(self.py)
+        handle.bind(self.py, self.interp)
     }
 
     fn opaque(&self, class: &Py<pyo3::types::PyType>, term: Term) -> Decoded<'py> {
