@@ -295,17 +295,19 @@ defmodule Py do
     end
   end
 
-  defp name!(name) when is_atom(name) and name not in [nil, true, false], do: Atom.to_string(name)
-  defp name!(name) when is_binary(name), do: name
+  @doc false
+  def name!(name) when is_atom(name) and name not in [nil, true, false], do: Atom.to_string(name)
+  def name!(name) when is_binary(name), do: name
 
-  defp name!(other) do
+  def name!(other) do
     raise ArgumentError, "expected a Python name as an atom or string, got: #{inspect(other)}"
   end
 
-  defp kwargs!(nil), do: nil
-  defp kwargs!(kwargs) when is_map(kwargs), do: kwargs
+  @doc false
+  def kwargs!(nil), do: nil
+  def kwargs!(kwargs) when is_map(kwargs), do: kwargs
 
-  defp kwargs!(kwargs) when is_list(kwargs) do
+  def kwargs!(kwargs) when is_list(kwargs) do
     if Keyword.keyword?(kwargs) do
       Map.new(kwargs)
     else
@@ -313,7 +315,7 @@ defmodule Py do
     end
   end
 
-  defp kwargs!(other) do
+  def kwargs!(other) do
     raise ArgumentError, "expected :kwargs to be a map or keyword list, got: #{inspect(other)}"
   end
 

@@ -6,6 +6,8 @@ defmodule Py.Application do
   def start(_type, _args) do
     case Py.Native.load() do
       {:ok, python} ->
+        Py.Native.semaphore_set_max(Py.Semaphore.default_max())
+
         children = [
           {Py.Output, python: python},
           {Py.Pool, name: :default, size: default_pool_size(), mode: :worker}

@@ -36,8 +36,16 @@ defmodule Py.Object do
   defimpl Inspect do
     def inspect(object, _opts) do
       case Py.repr(object) do
-        {:ok, repr} -> "#Py.Object<#{repr}>"
-        {:error, _} -> "#Py.Object<?>"
+        {:ok, repr} ->
+          "#Py.Object<#{repr}>"
+
+        # Handles work only in their own interpreter; the default pool cannot see
+        # objects made in a subinterpreter.
+        {:error, {:invalid, "a Py.Object from another interpreter" <> _}} ->
+          "#Py.Object<subinterpreter>"
+
+        {:error, _} ->
+          "#Py.Object<?>"
       end
     end
   end

@@ -19,12 +19,27 @@ defmodule Py.Request do
     validate_timeout!(timeout)
 
     with {:ok, pool, index, strict} <- Py.Pool.route(opts) do
-      ref = make_ref()
+      submit(pool, index, strict, op, timeout)
+    end
+  end
 
-      case Native.pool_submit(pool, index, strict, ref, op) do
-        {:ok, id} -> await(pool, id, ref, deadline(timeout))
-        {:error, _} = error -> error
-      end
+  @doc false
+  # Runs `op` on context `index` of a pool resource that is not registered by name
+  # (a `Py.Subinterp`).
+  @spec run_on(reference(), non_neg_integer(), boolean(), tuple(), keyword()) ::
+          {:ok, term()} | :ok | {:error, term()}
+  def run_on(pool, index, strict, op, opts) do
+    timeout = Keyword.get(opts, :timeout, @default_timeout)
+    validate_timeout!(timeout)
+    submit(pool, index, strict, op, timeout)
+  end
+
+  defp submit(pool, index, strict, op, timeout) do
+    ref = make_ref()
+
+    case Native.pool_submit(pool, index, strict, ref, op) do
+      {:ok, id} -> await(pool, id, ref, deadline(timeout))
+      {:error, _} = error -> error
     end
   end
 

@@ -48,7 +48,8 @@ defmodule Py.Semaphore do
       :ok
   """
   @spec set_max_concurrent(pos_integer()) :: :ok
-  def set_max_concurrent(max) when is_integer(max) and max > 0, do: Py.Native.semaphore_set_max(max)
+  def set_max_concurrent(max) when is_integer(max) and max > 0,
+    do: Py.Native.semaphore_set_max(max)
 
   def set_max_concurrent(other) do
     raise ArgumentError, "expected a positive integer, got: #{inspect(other)}"

@@ -75,10 +75,15 @@ defmodule Py.Subinterp do
       iex> Py.Subinterp.call(interp, :math, :sqrt, [9.0])
       {:ok, 3.0}
   """
-  @spec call(t(), Py.name(), Py.name(), list(), keyword()) :: {:ok, term()} | {:error, Py.reason()}
+  @spec call(t(), Py.name(), Py.name(), list(), keyword()) ::
+          {:ok, term()} | {:error, Py.reason()}
   def call(%__MODULE__{} = interp, module, function, args \\ [], opts \\ []) do
     opts = Keyword.validate!(opts, [:kwargs, :timeout, return: :value])
-    op = {:call, Py.name!(module), Py.name!(function), args, Py.kwargs!(opts[:kwargs]), opts[:return]}
+
+    op =
+      {:call, Py.name!(module), Py.name!(function), args, Py.kwargs!(opts[:kwargs]),
+       opts[:return]}
+
     Py.Request.run_on(interp.pool, 0, true, op, opts)
   end
 

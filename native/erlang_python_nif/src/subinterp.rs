@@ -37,7 +37,7 @@ pub unsafe fn create() -> Result<*mut ffi::PyThreadState, String> {
         let why = if status.err_msg.is_null() {
             "cannot create a subinterpreter".to_string()
         } else {
-            CStr::from_ptr(status.err_msg)
+            std::ffi::CStr::from_ptr(status.err_msg)
                 .to_string_lossy()
                 .into_owned()
         };
