@@ -41,6 +41,25 @@ defmodule Bench do
     end)
   end
 
+  # fib(25) ×4: one caller in sequence vs 4 concurrent callers; `call.(i)` runs one.
+  def speedup(call) do
+    sequential = median(fn -> elem(:timer.tc(fn -> for i <- 1..4, do: call.(i) end), 0) end)
+
+    parallel =
+      median(fn ->
+        elem(
+          :timer.tc(fn ->
+            1..4
+            |> Enum.map(fn i -> Task.async(fn -> call.(i) end) end)
+            |> Enum.map(&Task.await(&1, :infinity))
+          end),
+          0
+        )
+      end)
+
+    sequential / parallel
+  end
+
   def rss_mb do
     case File.read("/proc/self/status") do
       {:ok, status} ->
@@ -99,30 +118,37 @@ workloads = [
      us = Bench.per_call(500, fn -> {:ok, _} = Py.call(:__main__, :make_bytes, [1_048_576]) end)
      1.048576 / (us / 1_000_000)
    end},
-  {"cpu_parallel", "speedup",
+  {"cpu_parallel", "speedup (worker)",
    fn ->
-     callers = min(4, pool_size)
+     call = fn i -> Py.call!(:__main__, :fib, [25], context: rem(i, pool_size)) end
+     Bench.speedup(call)
+   end},
+  {"cpu_parallel_subinterp", "speedup (subinterp)",
+   fn ->
+     if Py.Subinterp.supported?() do
+       interps =
+         for _ <- 1..pool_size do
+           {:ok, interp} = Py.Subinterp.create()
 
-     sequential =
-       Bench.median(fn ->
-         elem(:timer.tc(fn -> for _ <- 1..4, do: Py.call!(:__main__, :fib, [25]) end), 0)
-       end)
+           :ok =
+             Py.Subinterp.exec(
+               interp,
+               "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)"
+             )
 
-     parallel =
-       Bench.median(fn ->
-         elem(
-           :timer.tc(fn ->
-             1..4
-             |> Enum.map(fn i ->
-               Task.async(fn -> Py.call!(:__main__, :fib, [25], context: rem(i, callers)) end)
-             end)
-             |> Enum.map(&Task.await(&1, :infinity))
-           end),
-           0
-         )
-       end)
+           interp
+         end
 
-     sequential / parallel
+       call = fn i ->
+         {:ok, _} = Py.Subinterp.call(Enum.at(interps, rem(i, pool_size)), :__main__, :fib, [25])
+       end
+
+       result = Bench.speedup(call)
+       Enum.each(interps, &Py.Subinterp.destroy/1)
+       result
+     else
+       :skipped
+     end
    end},
   {"numpy_dot", "us/call",
    fn ->
@@ -165,7 +191,7 @@ results =
     value = fun.()
 
     case value do
-      :skipped -> IO.puts("#{name} skipped (numpy not installed)")
+      :skipped -> IO.puts("#{name} skipped (not available on this Python)")
       value -> IO.puts("#{name} #{:erlang.float_to_binary(value / 1, decimals: 2)} #{unit}")
     end
 
