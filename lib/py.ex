@@ -49,6 +49,14 @@ defmodule Py do
   within milliseconds; a blocking C call such as `time.sleep` stops when it returns),
   the context is reused, and no late reply ever reaches the caller.
 
+  ## Configuration
+
+      config :erlang_python,
+        python: "/path/to/python3",     # the interpreter (see README: choosing the Python)
+        default_pool_size: 8,           # contexts in :default (default: schedulers online)
+        default_pool_mode: :subinterp,  # :worker (default) or :subinterp (3.12+)
+        max_concurrent: 64              # Py.Semaphore permits (default: schedulers × 2 + 1)
+
   ## Output
 
   `print` in Python goes to the calling process's group leader, so iex,
@@ -73,13 +81,13 @@ defmodule Py do
 
     * `:timeout` - milliseconds or `:infinity` (default 30 000)
     * `:pool` - the pool to run on (default `:default`)
-    * `:context` - pin the call to one context (index) of the pool
+    * `:context` - pin the call to one context: a `Py.Context` or an index of the pool
     * `:return` - `:ref` returns a `%Py.Object{}` handle whatever the value
   """
   @type option ::
           {:timeout, timeout()}
           | {:pool, atom()}
-          | {:context, non_neg_integer()}
+          | {:context, Py.Context.t() | non_neg_integer()}
           | {:return, :value | :ref}
 
   @common_opts [:timeout, :pool, :context, return: :value]
@@ -107,9 +115,13 @@ defmodule Py do
   def call(module, function, args \\ [], opts \\ []) when is_list(args) do
     opts = Keyword.validate!(opts, [:kwargs | @common_opts])
 
+    module = name!(module)
+    function = name!(function)
+
     Py.Request.run(
-      {:call, name!(module), name!(function), args, kwargs!(opts[:kwargs]), opts[:return]},
-      opts
+      {:call, module, function, args, kwargs!(opts[:kwargs]), opts[:return]},
+      opts,
+      {module, function}
     )
   end
 
@@ -158,7 +170,9 @@ defmodule Py do
 
   @doc """
   Runs Python statements in `__main__`. Definitions stay there for later calls, from
-  any process, on the same pool.
+  any process, on the same pool. On a `:subinterp` pool (named with `pool:`) the code
+  runs in every context's interpreter, so the definitions exist wherever a later call
+  lands; with `context:` it runs in that one context only.
 
   ## Examples
 
@@ -170,7 +184,26 @@ defmodule Py do
   @spec exec(String.t(), [option()]) :: :ok | {:error, reason()}
   def exec(code, opts \\ []) when is_binary(code) do
     opts = Keyword.validate!(opts, @common_opts)
-    Py.Request.run({:exec, code}, opts)
+
+    with %{mode: :subinterp, resource: resource, size: size} <- broadcast_pool(opts) do
+      jobs = for index <- 0..(size - 1), do: {index, true, {:exec, code}}
+
+      resource
+      |> Py.Request.run_many(jobs, opts)
+      |> Enum.find(:ok, &(&1 != :ok))
+    else
+      _ -> Py.Request.run({:exec, code}, opts)
+    end
+  end
+
+  # The pool whose every context an exec must reach: a :subinterp pool named with
+  # `pool:` (or the default one), when no single context is asked for.
+  defp broadcast_pool(opts) do
+    if Keyword.has_key?(opts, :context) or Py.Context.bound() != nil do
+      nil
+    else
+      Py.Pool.fetch(Keyword.get(opts, :pool, :default))
+    end
   end
 
   @doc """
@@ -186,6 +219,98 @@ defmodule Py do
     case exec(code, opts) do
       :ok -> :ok
       {:error, reason} -> raise_reason(reason)
+    end
+  end
+
+  @doc """
+  Runs several calls at once, spread across the contexts of a pool, and returns their
+  results in order. `timeout:` bounds the whole batch; calls still running then are
+  interrupted and reported as `{:error, :timeout}`. Each call passes the semaphore.
+
+  ## Examples
+
+      iex> {:ok, results} = Py.parallel([{:math, :sqrt, [4.0]}, {:math, :floor, [2.5]}, {:builtins, :int, ["x"]}])
+      iex> [{:ok, 2.0}, {:ok, 2}, {:error, %Py.Error{type: "ValueError"}}] = results
+  """
+  @spec parallel([{name(), name(), list()}], keyword()) ::
+          {:ok, [{:ok, term()} | {:error, reason()}]} | {:error, reason()}
+  def parallel(calls, opts \\ []) when is_list(calls) do
+    opts = Keyword.validate!(opts, [:timeout, pool: :default])
+    pool = opts[:pool]
+
+    case Py.Pool.fetch(pool) do
+      nil ->
+        {:error, {:no_pool, pool}}
+
+      %{resource: resource, size: size} ->
+        jobs =
+          calls
+          |> Enum.with_index()
+          |> Enum.map(fn
+            {{module, function, args}, i} when is_list(args) ->
+              {rem(i, size), false, {:call, name!(module), name!(function), args, nil, nil}}
+
+            {other, _} ->
+              raise ArgumentError, "expected {module, function, args}, got: #{inspect(other)}"
+          end)
+
+        {:ok, Py.Request.run_many(resource, jobs, opts)}
+    end
+  end
+
+  @doc """
+  Like `parallel/2` but returns the list of results, raising if the batch could not
+  run (results that are errors stay in the list).
+
+  ## Examples
+
+      iex> Py.parallel!([{:math, :sqrt, [9.0]}])
+      [{:ok, 3.0}]
+  """
+  @spec parallel!([{name(), name(), list()}], keyword()) :: [{:ok, term()} | {:error, reason()}]
+  def parallel!(calls, opts \\ []), do: unwrap!(parallel(calls, opts))
+
+  @doc """
+  Routes calls of `module`, or of one `{module, function}`, to `pool` (see `Py.Pool`).
+  Precedence: an explicit `pool:` option, then a function registration, then a module
+  registration, then `:default`.
+
+  ## Examples
+
+      iex> Py.register_pool(:default, {:json, :dumps})
+      :ok
+      iex> Py.Pool.lookup(:json, :dumps)
+      :default
+      iex> Py.unregister_pool({:json, :dumps})
+      :ok
+  """
+  @spec register_pool(Py.Pool.name(), name() | {name(), name()}) :: :ok
+  def register_pool(pool, target), do: Py.Pool.register(pool, target)
+
+  @doc """
+  Removes a registration made by `register_pool/2`.
+
+  ## Examples
+
+      iex> Py.unregister_pool(:some_module)
+      :ok
+  """
+  @spec unregister_pool(name() | {name(), name()}) :: :ok
+  def unregister_pool(target), do: Py.Pool.unregister(target)
+
+  @doc """
+  The number of contexts (executor threads) in the `:default` pool.
+
+  ## Examples
+
+      iex> Py.num_executors() >= 1
+      true
+  """
+  @spec num_executors() :: non_neg_integer()
+  def num_executors do
+    case Py.Pool.size(:default) do
+      {:ok, size} -> size
+      {:error, _} -> 0
     end
   end
 

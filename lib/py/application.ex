@@ -9,8 +9,10 @@ defmodule Py.Application do
         Py.Native.semaphore_set_max(Py.Semaphore.default_max())
 
         children = [
+          {Registry, keys: :unique, name: Py.PoolRegistry},
           {Py.Output, python: python},
-          {Py.Pool, name: :default, size: default_pool_size(), mode: :worker}
+          {DynamicSupervisor, name: Py.PoolSupervisor, strategy: :one_for_one},
+          {Py.Pool, name: :default, size: default_pool_size(), mode: default_pool_mode()}
         ]
 
         Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
@@ -18,6 +20,10 @@ defmodule Py.Application do
       {:error, message} ->
         {:error, {:erlang_python, message}}
     end
+  end
+
+  defp default_pool_mode do
+    Application.get_env(:erlang_python, :default_pool_mode, :worker)
   end
 
   defp default_pool_size do

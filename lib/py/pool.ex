@@ -3,21 +3,32 @@ defmodule Py.Pool do
   A named set of contexts: OS threads that each own a Python thread state.
 
   The application starts the `:default` pool, sized to the schedulers online (config
-  `:default_pool_size`). Add pools to your own supervision tree with `child_spec/1`:
+  `:default_pool_size`) in the mode of config `:default_pool_mode` (`:worker`, or
+  `:subinterp` for OWN_GIL subinterpreters on Python 3.12+). Start more at run time
+  with `start/3`, or put them in your own supervision tree with `child_spec/1`:
 
       children = [{Py.Pool, name: :io, size: 8}]
 
-  A request goes to the context matching the caller's scheduler, unless that context
-  is busy while another is idle: a call never waits behind a slow (or abandoned,
-  still-running) request when some context could take it now.
+  Route calls to a pool with the `pool:` option, or once for all with
+  `Py.register_pool/2`. A request goes to the context matching the caller's
+  scheduler, unless that context is busy while another is idle: a call never waits
+  behind a slow (or abandoned, still-running) request when some context could take it.
+
+  Modes: `:worker` contexts share the main interpreter (one GIL, or none on a
+  free-threaded build), so `Py.exec/2` definitions are seen by all of them.
+  `:subinterp` contexts each own an interpreter; `Py.exec/2` with `pool:` runs on
+  every one of them so definitions exist everywhere.
   """
   use GenServer
 
   @type name :: atom()
+  @type mode :: :worker | :subinterp
+
+  @registrations {__MODULE__, :registrations}
 
   @doc """
   A child spec for a pool. Options: `:name` (required), `:size` (default: schedulers
-  online), `:mode` (`:worker`).
+  online), `:mode` (`:worker` or `:subinterp`).
 
   ## Examples
 
@@ -27,27 +38,84 @@ defmodule Py.Pool do
   @spec child_spec(keyword()) :: Supervisor.child_spec()
   def child_spec(opts) do
     opts = Keyword.validate!(opts, [:name, size: System.schedulers_online(), mode: :worker])
-    name = opts[:name] || raise ArgumentError, "a pool needs a :name"
+    name = opts[:name]
+
+    unless is_atom(name) and name != nil,
+      do: raise(ArgumentError, "a pool needs a :name atom, got: #{inspect(name)}")
+
+    unless is_integer(opts[:size]) and opts[:size] > 0,
+      do:
+        raise(
+          ArgumentError,
+          "expected :size to be a positive integer, got: #{inspect(opts[:size])}"
+        )
+
+    unless opts[:mode] in [:worker, :subinterp],
+      do:
+        raise(
+          ArgumentError,
+          "expected :mode to be :worker or :subinterp, got: #{inspect(opts[:mode])}"
+        )
 
     %{id: {__MODULE__, name}, start: {__MODULE__, :start_link, [opts]}, type: :worker}
   end
 
   @doc false
-  def start_link(opts), do: GenServer.start_link(__MODULE__, opts)
+  def start_link(opts) do
+    GenServer.start_link(__MODULE__, opts, name: process_name(Keyword.fetch!(opts, :name)))
+  end
 
   @doc """
-  The number of contexts in a started pool.
+  Starts a pool under the application's supervisor and returns its contexts.
 
   ## Examples
 
-      iex> Py.Pool.size(:default) == Application.get_env(:erlang_python, :default_pool_size, System.schedulers_online())
-      true
+      iex> {:ok, contexts} = Py.Pool.start(:docs_start, 2)
+      iex> length(contexts)
+      2
+      iex> Py.call(:math, :sqrt, [4.0], pool: :docs_start)
+      {:ok, 2.0}
+      iex> Py.Pool.start(:docs_start, 2)
+      {:error, {:already_started, :docs_start}}
+      iex> Py.Pool.stop(:docs_start)
+      :ok
   """
-  @spec size(name()) :: {:ok, pos_integer()} | {:error, :not_found}
-  def size(name) do
-    case :persistent_term.get({__MODULE__, name}, nil) do
-      nil -> {:error, :not_found}
-      %{size: size} -> {:ok, size}
+  @spec start(name(), pos_integer(), mode()) :: {:ok, [Py.Context.t()]} | {:error, term()}
+  def start(name, size, mode \\ :worker) do
+    spec = child_spec(name: name, size: size, mode: mode)
+
+    case DynamicSupervisor.start_child(Py.PoolSupervisor, spec) do
+      {:ok, _pid} -> contexts(name)
+      {:error, {:already_started, _pid}} -> {:error, {:already_started, name}}
+      {:error, {reason, _child}} -> {:error, reason}
+      {:error, reason} -> {:error, reason}
+    end
+  end
+
+  @doc """
+  Stops a pool. Requests already queued are answered `{:error, :stopped}`; later
+  calls get `{:error, {:no_pool, name}}`. The `:default` pool belongs to the
+  application and cannot be stopped this way.
+
+  ## Examples
+
+      iex> Py.Pool.stop(:no_such_pool)
+      {:error, :not_found}
+  """
+  @spec stop(name()) :: :ok | {:error, :not_found | :default_pool}
+  def stop(:default), do: {:error, :default_pool}
+
+  def stop(name) do
+    case GenServer.whereis(process_name(name)) do
+      nil ->
+        {:error, :not_found}
+
+      pid ->
+        case DynamicSupervisor.terminate_child(Py.PoolSupervisor, pid) do
+          :ok -> :ok
+          # Started in someone else's tree: stopping it is that supervisor's call.
+          {:error, :not_found} -> GenServer.stop(pid)
+        end
     end
   end
 
@@ -62,25 +130,178 @@ defmodule Py.Pool do
       false
   """
   @spec started?(name()) :: boolean()
-  def started?(name), do: :persistent_term.get({__MODULE__, name}, nil) != nil
+  def started?(name), do: fetch(name) != nil
+
+  @doc """
+  The number of contexts in a started pool.
+
+  ## Examples
+
+      iex> {:ok, size} = Py.Pool.size(:default)
+      iex> size == Py.num_executors()
+      true
+      iex> Py.Pool.size(:no_such_pool)
+      {:error, :not_found}
+  """
+  @spec size(name()) :: {:ok, pos_integer()} | {:error, :not_found}
+  def size(name) do
+    case fetch(name) do
+      nil -> {:error, :not_found}
+      %{size: size} -> {:ok, size}
+    end
+  end
+
+  @doc """
+  The mode of a started pool.
+
+  ## Examples
+
+      iex> Py.Pool.mode(:default) in [{:ok, :worker}, {:ok, :subinterp}]
+      true
+  """
+  @spec mode(name()) :: {:ok, mode()} | {:error, :not_found}
+  def mode(name) do
+    case fetch(name) do
+      nil -> {:error, :not_found}
+      %{mode: mode} -> {:ok, mode}
+    end
+  end
+
+  @doc """
+  The contexts of a started pool.
+
+  ## Examples
+
+      iex> {:ok, [first | _]} = Py.Pool.contexts(:default)
+      iex> first
+      %Py.Context{pool: :default, index: 0}
+  """
+  @spec contexts(name()) :: {:ok, [Py.Context.t()]} | {:error, :not_found}
+  def contexts(name) do
+    case fetch(name) do
+      nil ->
+        {:error, :not_found}
+
+      %{size: size} ->
+        {:ok, for(index <- 0..(size - 1), do: %Py.Context{pool: name, index: index})}
+    end
+  end
+
+  @doc """
+  Routes calls of `module` (or of one `{module, function}`) to `pool`. A function
+  registration beats a module registration; an explicit `pool:` option beats both.
+
+  Used by `Py.register_pool/2`.
+  """
+  @spec register(name(), Py.name() | {Py.name(), Py.name()}) :: :ok
+  def register(pool, target) when is_atom(pool) do
+    update_registrations(&Map.put(&1, registration_key(target), pool))
+  end
+
+  @doc """
+  Removes a registration made by `register/2`. Used by `Py.unregister_pool/1`.
+  """
+  @spec unregister(Py.name() | {Py.name(), Py.name()}) :: :ok
+  def unregister(target) do
+    update_registrations(&Map.delete(&1, registration_key(target)))
+  end
+
+  @doc """
+  The pool a call of `module.function` goes to when no `pool:` option is given.
+
+  ## Examples
+
+      iex> Py.Pool.lookup(:math, :sqrt)
+      :default
+  """
+  @spec lookup(Py.name(), Py.name()) :: name()
+  def lookup(module, function), do: registered(Py.name!(module), Py.name!(function))
+
+  @doc """
+  Every registration: `%{"module" => pool, {"module", "function"} => pool}`.
+
+  ## Examples
+
+      iex> is_map(Py.Pool.registrations())
+      true
+  """
+  @spec registrations() :: %{optional(String.t() | {String.t(), String.t()}) => name()}
+  def registrations, do: :persistent_term.get(@registrations, %{})
 
   @doc false
-  # Where a request goes: {:ok, pool_resource, context_index, pinned?}.
-  @spec route(keyword()) :: {:ok, reference(), non_neg_integer(), boolean()} | {:error, term()}
-  def route(opts) do
-    name = Keyword.get(opts, :pool, :default)
-
-    case :persistent_term.get({__MODULE__, name}, nil) do
+  # Where a request goes: {:ok, pool_resource, context_index, pinned?}. Precedence:
+  # context:, pool:, a bound context, function then module registration, :default.
+  @spec route(keyword(), {String.t(), String.t()} | nil) ::
+          {:ok, reference(), non_neg_integer(), boolean()} | {:error, term()}
+  def route(opts, target \\ nil) do
+    case Keyword.get(opts, :context) do
       nil ->
-        {:error, {:no_pool, name}}
+        route_unpinned(opts, target)
 
-      %{resource: resource} ->
-        case Keyword.get(opts, :context) do
-          nil -> {:ok, resource, :erlang.system_info(:scheduler_id) - 1, false}
-          index when is_integer(index) and index >= 0 -> {:ok, resource, index, true}
+      %Py.Context{pool: pool, index: index} ->
+        resolve(pool, index, true)
+
+      index when is_integer(index) and index >= 0 ->
+        resolve(Keyword.get(opts, :pool, :default), index, true)
+
+      other ->
+        raise ArgumentError,
+              "expected :context to be a Py.Context or an index, got: #{inspect(other)}"
+    end
+  end
+
+  defp route_unpinned(opts, target) do
+    case Keyword.fetch(opts, :pool) do
+      {:ok, pool} ->
+        resolve(pool, scheduler_index(), false)
+
+      :error ->
+        case Py.Context.bound() do
+          %Py.Context{pool: pool, index: index} -> resolve(pool, index, true)
+          nil -> resolve(registered(target), scheduler_index(), false)
         end
     end
   end
+
+  defp resolve(name, index, strict) do
+    case fetch(name) do
+      nil -> {:error, {:no_pool, name}}
+      %{resource: resource} -> {:ok, resource, index, strict}
+    end
+  end
+
+  @doc false
+  @spec fetch(name()) :: map() | nil
+  def fetch(name), do: :persistent_term.get({__MODULE__, name}, nil)
+
+  defp scheduler_index, do: :erlang.system_info(:scheduler_id) - 1
+
+  defp registered(nil), do: :default
+  defp registered({module, function}), do: registered(module, function)
+
+  defp registered(module, function) do
+    case :persistent_term.get(@registrations, %{}) do
+      empty when map_size(empty) == 0 -> :default
+      registrations -> registrations[{module, function}] || registrations[module] || :default
+    end
+  end
+
+  defp registration_key({module, function}), do: {Py.name!(module), Py.name!(function)}
+  defp registration_key(module), do: Py.name!(module)
+
+  # Registrations change rarely and are read on every call: persistent_term fits.
+  # The lock keeps concurrent writers from losing each other's updates.
+  defp update_registrations(fun) do
+    :global.trans(
+      {@registrations, self()},
+      fn -> :persistent_term.put(@registrations, fun.(registrations())) end,
+      [node()]
+    )
+
+    :ok
+  end
+
+  defp process_name(name), do: {:via, Registry, {Py.PoolRegistry, name}}
 
   @impl true
   def init(opts) do

@@ -13,13 +13,60 @@ defmodule Py.Request do
 
   @default_timeout 30_000
 
-  @spec run(tuple(), keyword()) :: {:ok, term()} | :ok | {:error, term()}
-  def run(op, opts) do
+  @spec run(tuple(), keyword(), {String.t(), String.t()} | nil) ::
+          {:ok, term()} | :ok | {:error, term()}
+  def run(op, opts, target \\ nil) do
     timeout = Keyword.get(opts, :timeout, @default_timeout)
     validate_timeout!(timeout)
 
-    with {:ok, pool, index, strict} <- Py.Pool.route(opts) do
+    with {:ok, pool, index, strict} <- Py.Pool.route(opts, target) do
       submit(pool, index, strict, op, timeout)
+    end
+  end
+
+  @doc false
+  # Submits each `{index, strict, op}` to `pool` and waits for all, within one
+  # deadline. Results come back in order; what is left at the deadline is cancelled
+  # and reported as {:error, :timeout}.
+  @spec run_many(reference(), [{non_neg_integer(), boolean(), tuple()}], keyword()) :: [term()]
+  def run_many(pool, jobs, opts) do
+    timeout = Keyword.get(opts, :timeout, @default_timeout)
+    validate_timeout!(timeout)
+
+    submitted =
+      Enum.map(jobs, fn {index, strict, op} ->
+        ref = make_ref()
+
+        case Native.pool_submit(pool, index, strict, ref, op) do
+          {:ok, id} -> {:pending, ref, id}
+          {:error, _} = error -> error
+        end
+      end)
+
+    pending = for {:pending, ref, id} <- submitted, into: %{}, do: {ref, id}
+    results = await_all(pool, pending, %{}, deadline(timeout))
+
+    Enum.map(submitted, fn
+      {:pending, ref, _id} -> Map.fetch!(results, ref)
+      error -> error
+    end)
+  end
+
+  defp await_all(_pool, pending, results, _deadline) when map_size(pending) == 0, do: results
+
+  defp await_all(pool, pending, results, deadline) do
+    receive do
+      {ref, {:output, text}} when is_map_key(pending, ref) ->
+        IO.write(text)
+        await_all(pool, pending, results, deadline)
+
+      {ref, result} when is_map_key(pending, ref) ->
+        await_all(pool, Map.delete(pending, ref), Map.put(results, ref, result), deadline)
+    after
+      remaining(deadline) ->
+        Enum.reduce(pending, results, fn {ref, id}, acc ->
+          Map.put(acc, ref, give_up(pool, id, ref))
+        end)
     end
   end
 
@@ -52,15 +99,20 @@ defmodule Py.Request do
       {^ref, result} ->
         result
     after
-      remaining(deadline) ->
-        case Native.pool_cancel(pool, id) do
-          :cancelled ->
-            flush_output(ref)
-            {:error, :timeout}
+      remaining(deadline) -> give_up(pool, id, ref)
+    end
+  end
 
-          :replied ->
-            await(pool, id, ref, :infinity)
-        end
+  # Cancels a request past its deadline: {:error, :timeout} unless its reply won the
+  # race, in which case the reply is in the mailbox and is returned.
+  defp give_up(pool, id, ref) do
+    case Native.pool_cancel(pool, id) do
+      :cancelled ->
+        flush_output(ref)
+        {:error, :timeout}
+
+      :replied ->
+        await(pool, id, ref, :infinity)
     end
   end
 

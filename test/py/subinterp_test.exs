@@ -4,6 +4,8 @@ defmodule Py.SubinterpTest do
 
   import ExUnit.CaptureIO
 
+  doctest Py.Subinterp
+
   setup do
     {:ok, interp} = Py.Subinterp.create()
     on_exit(fn -> Py.Subinterp.destroy(interp) end)

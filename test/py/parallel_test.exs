@@ -1,0 +1,46 @@
+defmodule Py.ParallelTest do
+  use ExUnit.Case
+
+  test "results come back in input order, errors in place" do
+    calls = for n <- 1..20, do: {:math, :factorial, [n]}
+    {:ok, results} = Py.parallel(calls)
+    assert results == for(n <- 1..20, do: {:ok, Enum.reduce(1..n, &(&1 * &2))})
+
+    assert {:ok, [{:ok, 1.0}, {:error, %Py.Error{type: "ModuleNotFoundError"}}]} =
+             Py.parallel([{:math, :sqrt, [1.0]}, {:no_such_module_xyz, :f, []}])
+
+    assert Py.parallel([]) == {:ok, []}
+  end
+
+  test "calls spread over the contexts" do
+    {:ok, _} = Py.Pool.start(:parallel_spread, 2)
+    on_exit(fn -> Py.Pool.stop(:parallel_spread) end)
+
+    :ok =
+      Py.exec(
+        "import threading, time\ndef sleepy_ident():\n    time.sleep(0.05)\n    return threading.get_ident()",
+        pool: :parallel_spread
+      )
+
+    calls = for _ <- 1..4, do: {:__main__, :sleepy_ident, []}
+
+    {:ok, results} = Py.parallel(calls, pool: :parallel_spread)
+    idents = for {:ok, ident} <- results, do: ident
+    assert length(idents) == 4, inspect(results)
+    assert length(Enum.uniq(idents)) == 2
+  end
+
+  test "the timeout bounds the batch and leaves no message behind" do
+    calls = [{:math, :sqrt, [4.0]}, {:time, :sleep, [1]}, {:time, :sleep, [1]}]
+    {micros, {:ok, results}} = :timer.tc(fn -> Py.parallel(calls, timeout: 100) end)
+    assert [{:ok, 2.0}, {:error, :timeout}, {:error, :timeout}] = results
+    assert micros < 900_000
+    refute_receive _, 100
+  end
+
+  test "an unknown pool and bad calls" do
+    assert Py.parallel([{:math, :sqrt, [1.0]}], pool: :nope) == {:error, {:no_pool, :nope}}
+    assert_raise ArgumentError, fn -> Py.parallel([:bogus]) end
+    assert Py.parallel!([{:math, :sqrt, [1.0]}]) == [{:ok, 1.0}]
+  end
+end
