@@ -100,6 +100,20 @@ workloads = [
    fn -> Bench.per_call(100_000, fn -> :ok = Py.Native.noop() end) end},
   {"call_concurrent", "calls/s",
    fn -> Bench.concurrent(100, 2_000, fn -> {:ok, _} = Py.call(:math, :sqrt, [2.0]) end) end},
+  {"route_lookup", "us/lookup",
+   fn ->
+     # Routing runs on every call; with registrations it is a persistent_term read
+     # and two map lookups.
+     Bench.per_call(200_000, fn -> {:ok, _, _, _} = Py.Pool.route([], {"math", "sqrt"}) end)
+   end},
+  {"route_lookup_registered", "us/lookup",
+   fn ->
+     for i <- 1..100, do: Py.register_pool(:default, "bench_module_#{i}")
+     :ok = Py.register_pool(:default, {"math", "sqrt"})
+     us = Bench.per_call(200_000, fn -> {:ok, _, _, _} = Py.Pool.route([], {"math", "sqrt"}) end)
+     for {target, _} <- Py.Pool.registrations(), do: Py.unregister_pool(target)
+     us
+   end},
   {"eval_small", "us/call",
    fn -> Bench.per_call(50_000, fn -> {:ok, 2} = Py.eval("1+1") end) end},
   {"convert_list_in", "us/call",
