@@ -92,6 +92,20 @@ defmodule Py.ConvertTest do
       assert round_trip(%{}) == {:ok, %{}}
     end
 
+    test "large maps and sets, both ways" do
+      map = Map.new(1..5_000, fn i -> {"key#{i}", i} end)
+      assert round_trip(map) == {:ok, map}
+      {:ok, from_python} = Py.eval("{str(i): i for i in range(5000)}")
+      assert map_size(from_python) == 5_000
+      set = MapSet.new(1..5_000)
+      assert round_trip(set) == {:ok, set}
+
+      assert {:error, {:invalid, _}} =
+               Py.eval(
+                 "{**{str(i): i for i in range(100)}, **{str(i).encode(): i for i in range(100)}}"
+               )
+    end
+
     test "map keys Python cannot hash" do
       assert {:error, {:invalid, why}} = round_trip(%{[1] => 2})
       assert why =~ "unhashable"

@@ -75,8 +75,7 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
                 keys.push(self.value(&key, depth + 1)?);
                 values.push(self.value(&value, depth + 1)?);
             }
-            return Term::map_from_term_arrays(env, &keys, &values)
-                .map_err(|_| ConvertError::DuplicateKey);
+            return build_map(env, &keys, &values);
         }
         if let Ok(set) = obj.cast::<PySet>() {
             return self.mapset(set.iter(), set.len(), depth);
@@ -109,8 +108,7 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         // release since 1.5 (checked by the round-trip tests).
         let empty: Vec<Term> = Vec::new();
         let dummies = vec![empty.encode(env); keys.len()];
-        let members = Term::map_from_term_arrays(env, &keys, &dummies)
-            .map_err(|_| ConvertError::DuplicateKey)?;
+        let members = build_map(env, &keys, &dummies)?;
         Term::map_from_arrays(
             env,
             &[
@@ -134,6 +132,28 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             .ok_or(ConvertError::Unsupported(
                 "a damaged erlang.Pid or erlang.Ref",
             ))
+    }
+}
+
+/// Largest map built in one call of `enif_make_map_from_arrays`: on OTP 25 that call
+/// crashes (in `erts_qsort`) for large maps when made from a thread the VM does not
+/// manage, which is where replies are built. Above it, entries are added one by one.
+const FLAT_MAP_LIMIT: usize = 32;
+
+fn build_map<'e>(env: Env<'e>, keys: &[Term<'e>], values: &[Term<'e>]) -> Encoded<'e> {
+    if keys.len() <= FLAT_MAP_LIMIT {
+        return Term::map_from_term_arrays(env, keys, values)
+            .map_err(|_| ConvertError::DuplicateKey);
+    }
+    let mut map = Term::map_new(env);
+    for (key, value) in keys.iter().zip(values) {
+        map = map
+            .map_put(*key, *value)
+            .map_err(|_| ConvertError::Unsupported("map"))?;
+    }
+    match map.map_size() {
+        Ok(size) if size == keys.len() => Ok(map),
+        _ => Err(ConvertError::DuplicateKey),
     }
 }
 
