@@ -1,6 +1,8 @@
 defmodule Py.SemaphoreTest do
   # Changes the global limit: runs alone.
   use ExUnit.Case
+
+  import Py.Test.Wait
   doctest Py.Semaphore
 
   setup do
@@ -44,13 +46,5 @@ defmodule Py.SemaphoreTest do
 
   test "bad limits are programmer errors" do
     assert_raise ArgumentError, fn -> Py.Semaphore.set_max_concurrent(0) end
-  end
-
-  defp wait_until(fun, tries \\ 300) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not reached")
-      true -> Process.sleep(10) && wait_until(fun, tries - 1)
-    end
   end
 end

@@ -2,6 +2,8 @@ defmodule Py.TimeoutTest do
   # Uses a pool of its own so slow requests never delay other tests.
   use ExUnit.Case
 
+  import Py.Test.Wait
+
   setup_all do
     start_supervised!({Py.Pool, name: :timeouts, size: 2})
 
@@ -26,14 +28,6 @@ defmodule Py.TimeoutTest do
 
   defp idle?, do: Enum.all?(loads(), &(&1 == 0))
   defp loads, do: Py.Native.pool_loads(:persistent_term.get({Py.Pool, :timeouts}).resource)
-
-  defp wait_until(fun, tries \\ 200) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not reached")
-      true -> Process.sleep(10) && wait_until(fun, tries - 1)
-    end
-  end
 
   test "a pure-Python loop is interrupted and its context reused" do
     assert Py.call(:__main__, :spin_then, ["first"], timeout: 100, pool: :timeouts, context: 0) ==
