@@ -113,7 +113,8 @@ defmodule Py do
   @spec call(name(), name(), list(), [option() | {:kwargs, map() | keyword()}]) ::
           {:ok, term()} | {:error, reason()}
   def call(module, function, args \\ [], opts \\ []) when is_list(args) do
-    opts = Keyword.validate!(opts, [:kwargs | @common_opts])
+    # The hot path: no options to check in the common case.
+    opts = if opts == [], do: opts, else: Keyword.validate!(opts, [:kwargs | @common_opts])
 
     module = name!(module)
     function = name!(function)

@@ -233,7 +233,16 @@ defmodule Py.Pool do
   # context:, pool:, a bound context, function then module registration, :default.
   @spec route(keyword(), {String.t(), String.t()} | nil) ::
           {:ok, reference(), non_neg_integer(), boolean()} | {:error, term()}
-  def route(opts, target \\ nil) do
+  def route(opts, target \\ nil)
+
+  def route([], target) do
+    case Py.Context.bound() do
+      %Py.Context{pool: pool, index: index} -> resolve(pool, index, true)
+      nil -> resolve(registered(target), scheduler_index(), false)
+    end
+  end
+
+  def route(opts, target) do
     case Keyword.get(opts, :context) do
       nil ->
         route_unpinned(opts, target)

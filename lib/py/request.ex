@@ -85,8 +85,26 @@ defmodule Py.Request do
     ref = make_ref()
 
     case Native.pool_submit(pool, index, strict, ref, op) do
-      {:ok, id} -> await(pool, id, ref, deadline(timeout))
+      {:ok, id} -> await_first(pool, id, ref, timeout)
       {:error, _} = error -> error
+    end
+  end
+
+  # The common case, a reply with no output before it, waits with the plain timeout;
+  # the clock is read only when output arrives and the wait has to be resumed.
+  defp await_first(pool, id, ref, timeout) do
+    started = :erlang.monotonic_time(:millisecond)
+
+    receive do
+      {^ref, {:output, text}} ->
+        IO.write(text)
+        deadline = if timeout == :infinity, do: :infinity, else: started + timeout
+        await(pool, id, ref, deadline)
+
+      {^ref, result} ->
+        result
+    after
+      timeout -> give_up(pool, id, ref)
     end
   end
 
@@ -128,10 +146,10 @@ defmodule Py.Request do
   end
 
   defp deadline(:infinity), do: :infinity
-  defp deadline(ms), do: System.monotonic_time(:millisecond) + ms
+  defp deadline(ms), do: :erlang.monotonic_time(:millisecond) + ms
 
   defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: max(deadline - System.monotonic_time(:millisecond), 0)
+  defp remaining(deadline), do: max(deadline - :erlang.monotonic_time(:millisecond), 0)
 
   defp validate_timeout!(:infinity), do: :ok
   defp validate_timeout!(ms) when is_integer(ms) and ms >= 0, do: :ok
