@@ -39,6 +39,8 @@ defmodule Py.Request do
 
         case Native.pool_submit(pool, index, strict, ref, op) do
           {:ok, id} -> {:pending, ref, id}
+          {:done, result, true} -> flush_output(ref) && {:done, result}
+          {:done, result, false} -> {:done, result}
           {:error, _} = error -> error
         end
       end)
@@ -48,6 +50,7 @@ defmodule Py.Request do
 
     Enum.map(submitted, fn
       {:pending, ref, _id} -> Map.fetch!(results, ref)
+      {:done, result} -> result
       error -> error
     end)
   end
@@ -85,6 +88,9 @@ defmodule Py.Request do
     ref = make_ref()
 
     case Native.pool_submit(pool, index, strict, ref, op) do
+      # Answered while the NIF waited: output, if any, came first as messages.
+      {:done, result, false} -> result
+      {:done, result, true} -> flush_output(ref) && result
       {:ok, id} -> await_first(pool, id, ref, timeout)
       {:error, _} = error -> error
     end
@@ -134,7 +140,8 @@ defmodule Py.Request do
     end
   end
 
-  # Output sent before the cancellation is still written; none can follow it.
+  # Writes output still in the mailbox: sent before a cancellation or before a reply
+  # handed over inside the NIF; none can follow either.
   defp flush_output(ref) do
     receive do
       {^ref, {:output, text}} ->

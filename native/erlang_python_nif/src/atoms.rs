@@ -47,6 +47,7 @@ rustler::atoms! {
     elixir_py_object = "Elixir.Py.Object",
     elixir_py_error = "Elixir.Py.Error",
     py_output,
+    done,
     gil_enabled,
     base_prefix,
 }

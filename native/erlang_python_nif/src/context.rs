@@ -79,6 +79,10 @@ struct Slot {
     state: State,
     caller: LocalPid,
     submitted: Instant,
+    /// The caller is waiting inside the submitting NIF: answer through `inline`.
+    spinning: bool,
+    /// Output was sent to the caller as messages while the request ran.
+    had_output: bool,
     /// Set once the request is old enough to be worth watching its caller for death.
     watch: Option<(ResourceArc<CallerWatch>, Monitor)>,
 }
@@ -125,9 +129,21 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A reply handed to a caller still inside the submitting NIF: no message, no
+/// `receive`. `term` lives in `env`.
+pub struct InlineReply {
+    pub env: OwnedEnv,
+    pub term: rustler::sys::ErlNifTerm,
+    pub had_output: bool,
+}
+
+// SAFETY: the term belongs to `env`, which moves with it; nothing else refers to it.
+unsafe impl Send for InlineReply {}
+
 #[derive(Default)]
 struct Inflight {
     slots: HashMap<u64, Slot, BuildHasherDefault<IdHasher>>,
+    inline: HashMap<u64, InlineReply, BuildHasherDefault<IdHasher>>,
     running: u64,
     /// An interrupt was raised into the thread and may still be pending.
     interrupted: bool,
@@ -212,19 +228,23 @@ impl Context {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Queues a request; its reply arrives as `{reference, result}` in `caller`.
+    /// Queues a request; its reply arrives as `{reference, result}` in `caller`, or,
+    /// with `spin`, possibly through `wait_inline`.
     pub fn submit(
         &self,
         caller: LocalPid,
         env: OwnedEnv,
         reference: SavedTerm,
         op: SavedTerm,
+        spin: bool,
     ) -> Result<u64, ()> {
         let id = (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64;
         let slot = Slot {
             state: State::Queued,
             caller,
             submitted: Instant::now(),
+            spinning: spin,
+            had_output: false,
             watch: None,
         };
         self.lock().slots.insert(id, slot);
@@ -248,19 +268,29 @@ impl Context {
         Ok(id)
     }
 
-    /// Spins up to `limit` for request `id` to be answered. A caller that then calls
-    /// `receive` finds the reply waiting instead of putting its scheduler to sleep and
-    /// being woken by the reply, which costs more than the call itself.
-    pub fn spin_until_done(&self, id: u64, limit: Duration) {
+    /// Spins up to `limit` for request `id` (submitted with `spin`) to be answered and
+    /// returns the reply. A short call is answered here, inside the submitting NIF:
+    /// no message to send, no `receive`, no sleeping scheduler to wake. `None` means
+    /// the reply will come as a message.
+    pub fn wait_inline(&self, id: u64, limit: Duration) -> Option<InlineReply> {
         let start = Instant::now();
         let mut spins = 0u32;
         while self.last_done.load(Ordering::Acquire) != id {
             spins += 1;
             if spins.is_multiple_of(32) && start.elapsed() > limit {
-                return;
+                break;
             }
             std::hint::spin_loop();
         }
+        let mut inflight = self.lock();
+        if let Some(reply) = inflight.inline.remove(&id) {
+            return Some(reply);
+        }
+        // Too slow to wait for: from now on the reply is a message.
+        if let Some(slot) = inflight.slots.get_mut(&id) {
+            slot.spinning = false;
+        }
+        None
     }
 
     /// Cancels request `id`. `Replied` means its reply is already in the caller's
@@ -364,22 +394,41 @@ impl Context {
         }
     }
 
-    /// Ends request `id`: sends `reply` unless the request was cancelled meanwhile.
-    fn finish(&self, request: &mut Request, reply: impl FnOnce(rustler::Env) -> rustler::Term) {
+    /// Ends a request: sends `reply` unless the request was cancelled meanwhile, or
+    /// hands it to a caller still spinning in `wait_inline`.
+    fn finish(&self, request: Request, reply: impl FnOnce(rustler::Env) -> rustler::Term) {
+        let Request {
+            id,
+            caller,
+            mut env,
+            reference,
+            ..
+        } = request;
         let mut inflight = self.lock();
         inflight.running = 0;
-        let Some(mut slot) = inflight.slots.remove(&request.id) else {
+        let Some(mut slot) = inflight.slots.remove(&id) else {
             drop(inflight);
             self.ended();
             return;
         };
         slot.drop_watch();
         if slot.state == State::Running {
-            let reference = request.reference.clone();
-            let _ = request.env.send_and_clear(&request.caller, |env| {
-                (reference.load(env), reply(env)).encode(env)
-            });
-            self.last_done.store(request.id, Ordering::Release);
+            if slot.spinning {
+                let term = env.run(|env| reply(env).as_c_arg());
+                let had_output = slot.had_output;
+                inflight.inline.insert(
+                    id,
+                    InlineReply {
+                        env,
+                        term,
+                        had_output,
+                    },
+                );
+            } else {
+                let _ = env
+                    .send_and_clear(&caller, |env| (reference.load(env), reply(env)).encode(env));
+            }
+            self.last_done.store(id, Ordering::Release);
         }
         drop(inflight);
         self.ended();
@@ -393,9 +442,10 @@ impl Context {
 
     /// Sends `{ref, {:output, text}}` to the caller of the running request.
     pub fn send_output(&self, request: &Request, text: &str) {
-        let inflight = self.lock();
-        if inflight.slots.get(&request.id).map(|slot| slot.state) != Some(State::Running) {
-            return;
+        let mut inflight = self.lock();
+        match inflight.slots.get_mut(&request.id) {
+            Some(slot) if slot.state == State::Running => slot.had_output = true,
+            _ => return,
         }
         let mut out = OwnedEnv::new();
         request.env.run(|request_env| {
@@ -488,9 +538,9 @@ fn context_main(
     attached(tstate, |py| {
         while let Ok(job) = rx.try_recv() {
             match job {
-                Job::Run(mut request) => {
+                Job::Run(request) => {
                     if context.start(request.id) {
-                        context.finish(&mut request, |env| {
+                        context.finish(request, |env| {
                             (atoms::error(), atoms::stopped()).encode(env)
                         });
                     }
@@ -576,7 +626,7 @@ fn record_ident(py: Python<'_>, context: &Context) {
     context.thread_ident.store(ident, Ordering::Relaxed);
 }
 
-fn run(py: Python<'_>, context: &Context, interp: &mut Interp, mut request: Request) {
+fn run(py: Python<'_>, context: &Context, interp: &mut Interp, request: Request) {
     if !context.start(request.id) {
         return;
     }
@@ -584,7 +634,7 @@ fn run(py: Python<'_>, context: &Context, interp: &mut Interp, mut request: Requ
         let _route = output::route_to(context, &request);
         interp.execute(py, &request)
     };
-    context.finish(&mut request, |env| {
+    context.finish(request, |env| {
         outcome.into_term(py, env, &interp.types, &interp.home)
     });
 }

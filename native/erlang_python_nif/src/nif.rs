@@ -179,12 +179,18 @@ fn pool_submit<'a>(
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
     let op = owned.save(op);
-    match context.submit(env.pid(), owned, reference, op) {
+    match context.submit(env.pid(), owned, reference, op, was_idle) {
         Ok(id) => {
             // Only an uncontended call is worth waiting for here; behind other work
             // the wait would be wasted.
             if was_idle {
-                context.spin_until_done(id, CALLER_SPIN);
+                if let Some(reply) = context.wait_inline(id, CALLER_SPIN) {
+                    // SAFETY: `reply.term` was built in `reply.env`, which is alive.
+                    let result = reply
+                        .env
+                        .run(|owned| unsafe { Term::new(owned, reply.term) }.in_env(env));
+                    return (atoms::done(), result, reply.had_output).encode(env);
+                }
             }
             (atoms::ok(), id).encode(env)
         }
