@@ -87,6 +87,16 @@ defmodule Py.Native do
   defp present(""), do: nil
   defp present(value), do: value
 
+  @doc false
+  # What the embedded Python can do: version, free-threaded build, subinterpreters.
+  @spec capabilities() :: {:ok, map()} | {:error, :not_initialized}
+  def capabilities do
+    with {:ok, info} <- Py.runtime_info() do
+      {:ok,
+       Map.take(info, [:version, :version_info, :free_threaded, :gil_enabled, :subinterpreters])}
+    end
+  end
+
   defp nif_error, do: :erlang.nif_error(:nif_not_loaded)
 
   def runtime_init(_python, _relay), do: nif_error()

@@ -117,6 +117,18 @@ defmodule PyTest do
       assert Py.execution_mode() == expected
     end
 
+    test "capabilities match the interpreter" do
+      {:ok, caps} = Py.Native.capabilities()
+      {:ok, info} = Py.runtime_info()
+      assert caps.version == info.version
+      assert caps.subinterpreters == info.version_info >= {3, 12, 0}
+
+      assert Py.eval("__import__('sysconfig').get_config_var('Py_GIL_DISABLED') == 1") ==
+               {:ok, caps.free_threaded}
+
+      assert caps.subinterpreters == Py.Subinterp.supported?()
+    end
+
     test "sys.executable and sys.prefix are those of the selected interpreter" do
       {:ok, info} = Py.runtime_info()
       assert Py.eval("__import__('sys').executable") == {:ok, info.executable}

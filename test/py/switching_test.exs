@@ -29,6 +29,38 @@ defmodule Py.SwitchingTest do
     end
   end
 
+  test "the default pool can run subinterpreters, and execution_mode says so" do
+    {:ok, info} = Py.runtime_info()
+
+    if info.subinterpreters do
+      code = ~S[IO.puts("mode=#{Py.execution_mode()} " <> inspect(Py.eval("6 * 7")))]
+
+      {output, status} =
+        System.cmd(
+          "elixir",
+          [
+            "--erl",
+            "-erlang_python default_pool_mode subinterp",
+            "-S",
+            "mix",
+            "run",
+            "--no-compile",
+            "-e",
+            code
+          ],
+          env: [{"MIX_ENV", "test"}, {"ERLANG_PYTHON", info.executable}],
+          stderr_to_stdout: true
+        )
+
+      assert status == 0, output
+      assert output =~ "mode=subinterp {:ok, 42}"
+    else
+      IO.puts(
+        "\nSkipped: subinterpreters need Python 3.12+ (running #{info.version_info |> Tuple.to_list() |> Enum.join(".")})."
+      )
+    end
+  end
+
   test "a missing interpreter gets an error that names it" do
     {output, status} = mix_run("IO.puts(:started)", [{"ERLANG_PYTHON", "/nonexistent/python3"}])
     assert status != 0
