@@ -96,3 +96,43 @@ defmodule Py.Native.ArtifactTest do
     assert {:ok, :unchanged, ^artifact} = Artifact.ensure(interpreter)
   end
 end
+
+defmodule Py.Native.ArtifactBuildTest do
+  # Runs cargo (incremental: seconds when nothing changed).
+  use ExUnit.Case
+  @moduletag :slow
+  @moduletag timeout: 600_000
+
+  alias Py.Native.Artifact
+
+  test "ERLANG_PYTHON_BUILD=1 makes the compiler build from source" do
+    {:ok, info} = Py.runtime_info()
+    {:ok, interpreter} = Py.Interpreter.info(info.executable)
+    previous = System.get_env("ERLANG_PYTHON")
+    System.put_env("ERLANG_PYTHON", info.executable)
+    System.put_env("ERLANG_PYTHON_BUILD", "1")
+    Mix.shell(Mix.Shell.IO)
+
+    on_exit(fn ->
+      if previous,
+        do: System.put_env("ERLANG_PYTHON", previous),
+        else: System.delete_env("ERLANG_PYTHON")
+    end)
+
+    try do
+      output =
+        ExUnit.CaptureIO.capture_io(fn ->
+          assert {:ok, []} = Mix.Tasks.Compile.ErlangPythonNif.run([])
+        end)
+
+      assert output =~ "built #{Artifact.name(interpreter)}"
+    after
+      System.delete_env("ERLANG_PYTHON_BUILD")
+    end
+
+    path = Path.join("priv/native", Artifact.name(interpreter))
+    assert Artifact.verify(path, Artifact.read_manifest(Artifact.local_manifest())) == :ok
+    # Without the switch the same tree is up to date again.
+    assert {:noop, []} = Mix.Tasks.Compile.ErlangPythonNif.run([])
+  end
+end
