@@ -18,6 +18,25 @@ defmodule Py.OutputTest do
     assert capture_io(fn -> Py.exec("import sys; sys.stderr.write('oops\\n')") end) == "oops\n"
   end
 
+  test "Python code that prints while its error is being formatted" do
+    :ok =
+      Py.exec("""
+      class LoudError(Exception):
+          def __str__(self):
+              print('formatting')
+              return 'loud'
+      """)
+
+    output =
+      capture_io(fn ->
+        assert {:error, %Py.Error{type: "__main__.LoudError", message: "loud"}} =
+                 Py.eval("(_ for _ in ()).throw(LoudError())", %{}, timeout: 5_000)
+      end)
+
+    assert output =~ "formatting"
+    assert Py.eval("1 + 1") == {:ok, 2}
+  end
+
   test "unicode output" do
     assert capture_io(fn -> Py.exec("print('héllo ✓')") end) == "héllo ✓\n"
   end

@@ -394,9 +394,14 @@ impl Context {
         }
     }
 
-    /// Ends a request: sends `reply` unless the request was cancelled meanwhile, or
-    /// hands it to a caller still spinning in `wait_inline`.
-    fn finish(&self, request: Request, reply: impl FnOnce(rustler::Env) -> rustler::Term) {
+    /// Ends a request: sends `reply` (a term built in the request's environment)
+    /// unless the request was cancelled meanwhile, or hands it to a caller still
+    /// spinning in `wait_inline`.
+    ///
+    /// The reply is built before this takes the lock: building it can run Python code
+    /// (an exception's `__str__` while formatting a traceback) that prints, and
+    /// printing takes the lock too.
+    fn finish(&self, request: Request, reply: rustler::sys::ErlNifTerm) {
         let Request {
             id,
             caller,
@@ -404,6 +409,7 @@ impl Context {
             reference,
             ..
         } = request;
+        let term = reply;
         let mut inflight = self.lock();
         inflight.running = 0;
         let Some(mut slot) = inflight.slots.remove(&id) else {
@@ -414,7 +420,6 @@ impl Context {
         slot.drop_watch();
         if slot.state == State::Running {
             if slot.spinning {
-                let term = env.run(|env| reply(env).as_c_arg());
                 let had_output = slot.had_output;
                 inflight.inline.insert(
                     id,
@@ -425,8 +430,11 @@ impl Context {
                     },
                 );
             } else {
-                let _ = env
-                    .send_and_clear(&caller, |env| (reference.load(env), reply(env)).encode(env));
+                let _ = env.send_and_clear(&caller, |env| {
+                    // SAFETY: `term` was built in this environment just above.
+                    let reply = unsafe { rustler::Term::new(env, term) };
+                    (reference.load(env), reply).encode(env)
+                });
             }
             self.last_done.store(id, Ordering::Release);
         }
@@ -540,9 +548,10 @@ fn context_main(
             match job {
                 Job::Run(request) => {
                     if context.start(request.id) {
-                        context.finish(request, |env| {
-                            (atoms::error(), atoms::stopped()).encode(env)
-                        });
+                        let reply = request
+                            .env
+                            .run(|env| (atoms::error(), atoms::stopped()).encode(env).as_c_arg());
+                        context.finish(request, reply);
                     }
                 }
                 Job::Release(orphan) => orphan.release(py),
@@ -630,11 +639,15 @@ fn run(py: Python<'_>, context: &Context, interp: &mut Interp, request: Request)
     if !context.start(request.id) {
         return;
     }
-    let outcome = {
+    let reply = {
+        // Output, including any printed while the reply is built, goes to the caller.
         let _route = output::route_to(context, &request);
-        interp.execute(py, &request)
+        let outcome = interp.execute(py, &request);
+        request.env.run(|env| {
+            outcome
+                .into_term(py, env, &interp.types, &interp.home)
+                .as_c_arg()
+        })
     };
-    context.finish(request, |env| {
-        outcome.into_term(py, env, &interp.types, &interp.home)
-    });
+    context.finish(request, reply);
 }
