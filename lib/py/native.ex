@@ -102,7 +102,7 @@ defmodule Py.Native do
   def runtime_init(_python, _relay), do: nif_error()
   def runtime_info, do: nif_error()
   def pool_new(_size, _mode), do: nif_error()
-  def pool_submit(_pool, _index, _strict, _ref, _op), do: nif_error()
+  def pool_submit(_pool, _index, _strict, _ref, _op, _wait), do: nif_error()
   def pool_cancel(_pool, _id), do: nif_error()
   def pool_stop(_pool), do: nif_error()
   def pool_size(_pool), do: nif_error()

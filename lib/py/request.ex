@@ -37,10 +37,8 @@ defmodule Py.Request do
       Enum.map(jobs, fn {index, strict, op} ->
         ref = make_ref()
 
-        case Native.pool_submit(pool, index, strict, ref, op) do
+        case Native.pool_submit(pool, index, strict, ref, op, false) do
           {:ok, id} -> {:pending, ref, id}
-          {:done, result, true} -> flush_output(ref) && {:done, result}
-          {:done, result, false} -> {:done, result}
           {:error, _} = error -> error
         end
       end)
@@ -50,7 +48,6 @@ defmodule Py.Request do
 
     Enum.map(submitted, fn
       {:pending, ref, _id} -> Map.fetch!(results, ref)
-      {:done, result} -> result
       error -> error
     end)
   end
@@ -87,7 +84,7 @@ defmodule Py.Request do
   defp submit(pool, index, strict, op, timeout) do
     ref = make_ref()
 
-    case Native.pool_submit(pool, index, strict, ref, op) do
+    case Native.pool_submit(pool, index, strict, ref, op, true) do
       # Answered while the NIF waited: output, if any, came first as messages.
       {:done, result, false} -> result
       {:done, result, true} -> flush_output(ref) && result

@@ -193,6 +193,24 @@ defmodule Py.Native.Artifact do
   def local_manifest(project_dir \\ File.cwd!()),
     do: Path.join(priv_dir(project_dir), "checksums.exs")
 
+  @doc """
+  True when the artifact for `info` in `priv/native/` was built from the current
+  sources (or is a verified release artifact).
+
+  ## Examples
+
+      iex> Py.Native.Artifact.up_to_date?(%{abi_tag: "cp0", executable: "/nonexistent", version: "0"})
+      false
+  """
+  @spec up_to_date?(Py.Interpreter.info() | map(), Path.t()) :: boolean()
+  def up_to_date?(info, project_dir \\ File.cwd!()) do
+    dest = Path.join(priv_dir(project_dir), name(info))
+
+    File.regular?(dest) and
+      (File.read(dest <> ".fingerprint") == {:ok, fingerprint(info, project_dir)} or
+         verify(dest, read_manifest(release_manifest(project_dir))) == :ok)
+  end
+
   # Everything a build depends on: crate sources, the interpreter, the NIF version.
   defp fingerprint(info, project) do
     native = Path.join(project, "native/erlang_python_nif")

@@ -150,7 +150,8 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
     (atoms::ok(), pool).encode(env)
 }
 
-/// Queues `op` on the pool; the reply arrives as `{reference, result}`.
+/// Queues `op` on the pool; the reply arrives as `{reference, result}`, or directly
+/// as `{:done, result, had_output?}` when `wait` is set and the call is short.
 /// `strict` pins the request to context `index` (bound processes, `context:` option).
 #[rustler::nif]
 fn pool_submit<'a>(
@@ -160,6 +161,7 @@ fn pool_submit<'a>(
     strict: bool,
     reference: Term<'a>,
     op: Term<'a>,
+    wait: bool,
 ) -> Term<'a> {
     if pool.stopped.load(Ordering::Acquire) {
         return (atoms::error(), atoms::stopped()).encode(env);
@@ -175,15 +177,15 @@ fn pool_submit<'a>(
     if let Err((current, max)) = semaphore::acquire() {
         return (atoms::error(), (atoms::overloaded(), current, max)).encode(env);
     }
-    let was_idle = context.load() == 0;
+    // Only an uncontended call is worth waiting for here; behind other work the wait
+    // would be wasted, and a batch (`wait` false) must not wait per request.
+    let spin = wait && context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
     let op = owned.save(op);
-    match context.submit(env.pid(), owned, reference, op, was_idle) {
+    match context.submit(env.pid(), owned, reference, op, spin) {
         Ok(id) => {
-            // Only an uncontended call is worth waiting for here; behind other work
-            // the wait would be wasted.
-            if was_idle {
+            if spin {
                 if let Some(reply) = context.wait_inline(id, CALLER_SPIN) {
                     // SAFETY: `reply.term` was built in `reply.env`, which is alive.
                     let result = reply
