@@ -327,7 +327,7 @@ defmodule Py do
   @spec getattr(Py.Object.t(), name(), [option()]) :: {:ok, term()} | {:error, reason()}
   def getattr(%Py.Object{} = object, name, opts \\ []) do
     opts = Keyword.validate!(opts, @common_opts)
-    Py.Request.run({:getattr, object, name!(name), opts[:return]}, opts)
+    Py.Request.run_object(object, {:getattr, object, name!(name), opts[:return]}, opts)
   end
 
   @doc """
@@ -347,7 +347,8 @@ defmodule Py do
     opts = Keyword.validate!(opts, [:kwargs | @common_opts])
     name = if name == nil, do: nil, else: name!(name)
 
-    Py.Request.run(
+    Py.Request.run_object(
+      object,
       {:call_method, object, name, args, kwargs!(opts[:kwargs]), opts[:return]},
       opts
     )
@@ -364,7 +365,11 @@ defmodule Py do
   @spec repr(term(), [option()]) :: {:ok, String.t()} | {:error, reason()}
   def repr(value, opts \\ []) do
     opts = Keyword.validate!(opts, @common_opts)
-    Py.Request.run({:repr, value}, opts)
+
+    case value do
+      %Py.Object{} -> Py.Request.run_object(value, {:repr, value}, opts)
+      _ -> Py.Request.run({:repr, value}, opts)
+    end
   end
 
   @doc """

@@ -104,6 +104,8 @@ defmodule Py.Native do
   def pool_new(_size, _mode), do: nif_error()
   def pool_submit(_pool, _index, _strict, _ref, _op, _wait), do: nif_error()
   def pool_cancel(_pool, _id), do: nif_error()
+  def object_submit(_object, _ref, _op, _wait), do: nif_error()
+  def object_cancel(_object, _id), do: nif_error()
   def pool_stop(_pool), do: nif_error()
   def pool_size(_pool), do: nif_error()
   def pool_loads(_pool), do: nif_error()

@@ -65,7 +65,7 @@ defmodule Py.Request do
     after
       remaining(deadline) ->
         Enum.reduce(pending, results, fn {ref, id}, acc ->
-          Map.put(acc, ref, give_up(pool, id, ref))
+          Map.put(acc, ref, give_up({:pool, pool}, id, ref))
         end)
     end
   end
@@ -83,59 +83,87 @@ defmodule Py.Request do
 
   defp submit(pool, index, strict, op, timeout) do
     ref = make_ref()
+    reply = Native.pool_submit(pool, index, strict, ref, op, true)
+    handle(reply, {:pool, pool}, ref, timeout)
+  end
 
-    case Native.pool_submit(pool, index, strict, ref, op, true) do
+  @doc false
+  # Runs an operation on a handle in the interpreter that owns it: a subinterpreter's
+  # objects are usable only there. Main-interpreter objects follow the usual routing,
+  # and so does every call that names its own pool: or context:.
+  @spec run_object(Py.Object.t(), tuple(), keyword()) :: {:ok, term()} | {:error, term()}
+  def run_object(%Py.Object{ref: object}, op, opts) do
+    timeout = Keyword.get(opts, :timeout, @default_timeout)
+    validate_timeout!(timeout)
+
+    if Keyword.has_key?(opts, :pool) or Keyword.has_key?(opts, :context) do
+      run(op, opts)
+    else
+      ref = make_ref()
+
+      case Native.object_submit(object, ref, op, true) do
+        :main -> run(op, opts)
+        reply -> handle(reply, {:object, object}, ref, timeout)
+      end
+    end
+  end
+
+  defp handle(reply, target, ref, timeout) do
+    case reply do
       # Answered while the NIF waited: output, if any, came first as messages.
       {:done, result, false} -> result
       {:done, result, true} -> flush_output(ref) && result
-      {:ok, id} -> await_first(pool, id, ref, timeout)
+      {:ok, id} -> await_first(target, id, ref, timeout)
       {:error, _} = error -> error
     end
   end
 
   # The common case, a reply with no output before it, waits with the plain timeout;
   # the clock is read only when output arrives and the wait has to be resumed.
-  defp await_first(pool, id, ref, timeout) do
+  defp await_first(target, id, ref, timeout) do
     started = :erlang.monotonic_time(:millisecond)
 
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
         deadline = if timeout == :infinity, do: :infinity, else: started + timeout
-        await(pool, id, ref, deadline)
+        await(target, id, ref, deadline)
 
       {^ref, result} ->
         result
     after
-      timeout -> give_up(pool, id, ref)
+      timeout -> give_up(target, id, ref)
     end
   end
 
-  defp await(pool, id, ref, deadline) do
+  defp await(target, id, ref, deadline) do
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
-        await(pool, id, ref, deadline)
+        await(target, id, ref, deadline)
 
       {^ref, result} ->
         result
     after
-      remaining(deadline) -> give_up(pool, id, ref)
+      remaining(deadline) -> give_up(target, id, ref)
     end
   end
 
   # Cancels a request past its deadline: {:error, :timeout} unless its reply won the
   # race, in which case the reply is in the mailbox and is returned.
-  defp give_up(pool, id, ref) do
-    case Native.pool_cancel(pool, id) do
+  defp give_up(target, id, ref) do
+    case cancel(target, id) do
       :cancelled ->
         flush_output(ref)
         {:error, :timeout}
 
       :replied ->
-        await(pool, id, ref, :infinity)
+        await(target, id, ref, :infinity)
     end
   end
+
+  defp cancel({:pool, pool}, id), do: Native.pool_cancel(pool, id)
+  defp cancel({:object, object}, id), do: Native.object_cancel(object, id)
 
   # Writes output still in the mailbox: sent before a cancellation or before a reply
   # handed over inside the NIF; none can follow either.

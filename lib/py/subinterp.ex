@@ -10,7 +10,10 @@ defmodule Py.Subinterp do
   Limits: C extensions that do not declare subinterpreter support refuse to import,
   with an `ImportError` naming the module. numpy is one of them today: keep numpy work
   on `:worker` pools. Subprocesses (`fork`/`exec`) are disabled inside them.
-  A `%Py.Object{}` handle works only in the interpreter that made it.
+  A `%Py.Object{}` made in a subinterpreter lives there: `Py.getattr/3`,
+  `Py.call_method/4` and `Py.repr/2` (and `inspect/1`) run in its interpreter
+  wherever they are called from, but passing it as an argument to a call that runs
+  in another interpreter is refused with `{:error, {:invalid, _}}`.
 
   ## Examples
 

@@ -61,7 +61,27 @@ defmodule Py.SubinterpTest do
     assert Py.Subinterp.call(interp, :builtins, :len, [deque]) == {:ok, 2}
     assert {:error, {:invalid, why}} = Py.call(:builtins, :len, [deque])
     assert why =~ "another interpreter"
-    assert inspect(deque) == "#Py.Object<subinterpreter>"
+
+    # Operations on the handle itself go to its interpreter from anywhere.
+    assert Py.call_method(deque, :append, [3]) == {:ok, nil}
+    assert Py.getattr(deque, :maxlen) == {:ok, nil}
+    assert inspect(deque) == "#Py.Object<deque([1, 2, 3])>"
+    assert Py.repr(deque) == {:ok, "deque([1, 2, 3])"}
+
+    :ok = Py.Subinterp.exec(interp, "def spin(_):\n    while True:\n        pass")
+    {:ok, spin} = Py.Subinterp.eval(interp, "spin")
+    assert Py.call_method(spin, nil, [1], timeout: 100) == {:error, :timeout}
+    assert Py.call_method(deque, :count, [3]) == {:ok, 1}
+    refute_receive _, 50
+  end
+
+  test "handles outlive nothing: a destroyed interpreter answers :stopped" do
+    {:ok, other} = Py.Subinterp.create()
+    {:ok, obj} = Py.Subinterp.eval(other, "object()")
+    :ok = Py.Subinterp.destroy(other)
+    Process.sleep(50)
+    assert Py.repr(obj) == {:error, :stopped}
+    assert inspect(obj) == "#Py.Object<?>"
   end
 
   test "a timeout interrupts Python in the subinterpreter", %{interp: interp} do

@@ -48,6 +48,7 @@ rustler::atoms! {
     elixir_py_error = "Elixir.Py.Error",
     py_output,
     done,
+    main,
     gil_enabled,
     base_prefix,
 }

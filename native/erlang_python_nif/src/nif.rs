@@ -9,7 +9,7 @@ use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Ter
 
 use crate::atoms;
 use crate::context::{Cancel, Context, Kind, INDEX_BITS};
-use crate::object;
+use crate::object::{self, PyObj};
 use crate::runtime;
 use crate::semaphore;
 
@@ -174,6 +174,18 @@ fn pool_submit<'a>(
     } else {
         pool.pick(index)
     };
+    submit_to(env, context, reference, op, wait)
+}
+
+/// Submits to one context: takes a semaphore permit, queues the request and, for a
+/// short call on an idle context, waits for the reply inline.
+fn submit_to<'a>(
+    env: Env<'a>,
+    context: &Context,
+    reference: Term<'a>,
+    op: Term<'a>,
+    wait: bool,
+) -> Term<'a> {
     if let Err((current, max)) = semaphore::acquire() {
         return (atoms::error(), (atoms::overloaded(), current, max)).encode(env);
     }
@@ -198,6 +210,33 @@ fn pool_submit<'a>(
         }
         // `submit` gave the permit back.
         Err(()) => (atoms::error(), atoms::stopped()).encode(env),
+    }
+}
+
+/// Like `pool_submit`, to the context that owns `object` when that is a
+/// subinterpreter (its objects are usable nowhere else); `:main` when the object
+/// belongs to the main interpreter and any worker context will do.
+#[rustler::nif]
+fn object_submit<'a>(
+    env: Env<'a>,
+    object: ResourceArc<PyObj>,
+    reference: Term<'a>,
+    op: Term<'a>,
+    wait: bool,
+) -> Term<'a> {
+    match object.home_context() {
+        Some(context) => submit_to(env, &context, reference, op, wait),
+        None if object.is_subinterp() => (atoms::error(), atoms::stopped()).encode(env),
+        None => atoms::main().encode(env),
+    }
+}
+
+#[rustler::nif]
+fn object_cancel(object: ResourceArc<PyObj>, id: u64) -> Atom {
+    match object.home_context().map(|context| context.cancel(id)) {
+        Some(Cancel::Cancelled) => atoms::cancelled(),
+        // A context that is gone answered everything it had queued.
+        Some(Cancel::Replied) | None => atoms::replied(),
     }
 }
 

@@ -5,7 +5,7 @@
 //! attached to the object's interpreter, which drops the reference there.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use pyo3::prelude::*;
 use rustler::{Encoder, Env, Resource, ResourceArc, Term};
@@ -105,6 +105,18 @@ impl Resource for PyObj {
 }
 
 impl PyObj {
+    /// The live context thread that owns this object's subinterpreter, if any.
+    pub fn home_context(&self) -> Option<Arc<Context>> {
+        match &self.home.to {
+            HomeThread::Context(context) => context.upgrade(),
+            HomeThread::Janitor(_) => None,
+        }
+    }
+
+    pub fn is_subinterp(&self) -> bool {
+        matches!(self.home.to, HomeThread::Context(_))
+    }
+
     /// The object, if it belongs to interpreter `interp`.
     pub fn bind<'py>(
         &self,
