@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyModule, PyString};
+use pyo3::types::{PyDict, PyModule, PyString};
 use rustler::{Atom, Binary, Encoder, Env, Term};
 
 use crate::atoms;
@@ -184,11 +184,7 @@ impl Interp {
         kwargs: Term,
     ) -> Result<Bound<'py, PyAny>, Failure> {
         let decoder = self.decoder(py);
-        let args = decoder.decode(args)?;
-        let args = args
-            .cast::<PyList>()
-            .map_err(|_| invalid("args must be a list"))?
-            .to_tuple();
+        let args = decoder.args(args)?;
         if kwargs.is_map() && kwargs.map_size().unwrap_or(0) > 0 {
             let kwargs = decoder.decode(kwargs)?;
             let kwargs = kwargs

@@ -1,7 +1,8 @@
 //! Erlang term → Python object.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PySet, PyString, PyTuple};
 use rustler::{Atom, Binary, Term, TermType};
 
 use super::{ConvertError, ErlangTypes, MAX_DEPTH};
@@ -66,18 +67,43 @@ impl<'py> Decoder<'_, 'py> {
     }
 
     fn list(&self, term: Term, depth: usize) -> Decoded<'py> {
-        let list = PyList::empty(self.py);
+        let len = term.list_length().map_err(|_| ConvertError::ImproperList)?;
+        // SAFETY: a new list of `len` empty slots, each filled exactly once below. A
+        // list left with empty slots by an early error is still safe to free.
+        let list = unsafe { Bound::from_owned_ptr_or_err(self.py, ffi::PyList_New(len as isize))? };
         let mut rest = term;
-        loop {
-            match rest.list_get_cell() {
-                Ok((head, tail)) => {
-                    list.append(self.value(head, depth + 1)?)?;
-                    rest = tail;
-                }
-                Err(_) if rest.is_empty_list() => return Ok(list.into_any()),
-                Err(_) => return Err(ConvertError::ImproperList),
-            }
+        for index in 0..len {
+            let (head, tail) = rest
+                .list_get_cell()
+                .map_err(|_| ConvertError::ImproperList)?;
+            let item = self.value(head, depth + 1)?;
+            // SAFETY: `index` is in bounds and its slot is empty; the list takes the
+            // reference.
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), index as isize, item.into_ptr()) };
+            rest = tail;
         }
+        Ok(list)
+    }
+
+    /// A call's positional arguments: an Elixir list straight into a tuple.
+    pub fn args(&self, term: Term) -> Result<Bound<'py, PyTuple>, ConvertError> {
+        let len = term
+            .list_length()
+            .map_err(|_| ConvertError::Unsupported("arguments other than a proper list"))?;
+        // SAFETY: as in `list`, for a new tuple.
+        let tuple =
+            unsafe { Bound::from_owned_ptr_or_err(self.py, ffi::PyTuple_New(len as isize))? };
+        let mut rest = term;
+        for index in 0..len {
+            let (head, tail) = rest
+                .list_get_cell()
+                .map_err(|_| ConvertError::ImproperList)?;
+            let item = self.value(head, 1)?;
+            // SAFETY: as in `list`.
+            unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as isize, item.into_ptr()) };
+            rest = tail;
+        }
+        Ok(tuple.cast_into::<PyTuple>().map_err(PyErr::from)?)
     }
 
     fn tuple(&self, term: Term, depth: usize) -> Decoded<'py> {
