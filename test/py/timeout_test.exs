@@ -83,6 +83,18 @@ defmodule Py.TimeoutTest do
     assert Py.eval("interrupted") == {:ok, "dead caller"}
   end
 
+  test "an interrupt never lands in the request that follows" do
+    for _ <- 1..50 do
+      assert {:error, :timeout} =
+               Py.call(:__main__, :spin, [], timeout: 2, pool: :timeouts, context: 1)
+
+      # Right behind the interrupted one, on the same context.
+      assert Py.eval("sum(range(1000))", %{}, pool: :timeouts, context: 1) == {:ok, 499_500}
+    end
+
+    refute_receive _, 50
+  end
+
   test "timeout: :infinity waits" do
     assert Py.call(:time, :sleep, [0.05], timeout: :infinity, pool: :timeouts) == {:ok, nil}
   end

@@ -147,6 +147,8 @@ struct Inflight {
     running: u64,
     /// An interrupt was raised into the thread and may still be pending.
     interrupted: bool,
+    /// An interrupter has decided to raise and has not finished raising yet.
+    raising: bool,
 }
 
 pub struct Context {
@@ -314,20 +316,31 @@ impl Context {
 
     /// Raises `TimeoutError` in the context thread if request `id` is still running.
     ///
+    /// The lock is never held while calling into Python: a thread waiting for it
+    /// while attached could otherwise stall the GIL or a free-threaded stop-the-world.
+    /// `raising` tells `start` to wait (detached) until the raise is done, so that an
+    /// exception meant for `id` can always be cleared before the next request runs.
+    ///
     /// # Safety
     /// The calling thread must be attached to this context's interpreter.
     pub unsafe fn interrupt_if_running(&self, id: u64) {
-        let mut inflight = self.lock();
-        let cancelled = inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
-        if inflight.running == id && cancelled {
-            inflight.interrupted = true;
-            let ident = self.thread_ident.load(Ordering::Relaxed);
-            // SAFETY: attached to the context's interpreter (the caller's contract); the
-            // exception type is a built-in shared by all interpreters.
-            unsafe {
-                ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_TimeoutError);
+        {
+            let mut inflight = self.lock();
+            let cancelled =
+                inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
+            if inflight.running != id || !cancelled {
+                return;
             }
+            inflight.interrupted = true;
+            inflight.raising = true;
         }
+        let ident = self.thread_ident.load(Ordering::Relaxed);
+        // SAFETY: attached to the context's interpreter (the caller's contract); the
+        // exception type is a built-in shared by all interpreters.
+        unsafe {
+            ffi::PyThreadState_SetAsyncExc(ident as _, ffi::PyExc_TimeoutError);
+        }
+        self.lock().raising = false;
     }
 
     /// Monitors the callers of requests older than `age`, so that a caller dying
@@ -366,17 +379,27 @@ impl Context {
     }
 
     /// Moves a queued request to Running. False if it was cancelled before it started.
-    fn start(&self, id: u64) -> bool {
-        let mut inflight = self.lock();
-        if inflight.interrupted {
-            inflight.interrupted = false;
+    fn start(&self, py: Python<'_>, id: u64) -> bool {
+        // First make sure no interrupt aimed at an earlier request can still land.
+        // `running` is 0 here, so no new one can be aimed at this thread meanwhile.
+        let clear = loop {
+            let mut inflight = self.lock();
+            if !inflight.raising {
+                break std::mem::take(&mut inflight.interrupted);
+            }
+            drop(inflight);
+            // The interrupter needs the interpreter to finish raising: let it run.
+            py.detach(std::thread::yield_now);
+        };
+        if clear {
             let ident = self.thread_ident.load(Ordering::Relaxed);
             // SAFETY: called on the context thread while attached. Clears an interrupt
-            // aimed at an earlier request that arrived after that request had finished.
+            // that arrived after the request it was meant for had finished.
             unsafe {
                 ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
             }
         }
+        let mut inflight = self.lock();
         match inflight.slots.get_mut(&id) {
             Some(slot) if slot.state == State::Queued => {
                 slot.state = State::Running;
@@ -547,7 +570,7 @@ fn context_main(
         while let Ok(job) = rx.try_recv() {
             match job {
                 Job::Run(request) => {
-                    if context.start(request.id) {
+                    if context.start(py, request.id) {
                         let reply = request
                             .env
                             .run(|env| (atoms::error(), atoms::stopped()).encode(env).as_c_arg());
@@ -636,7 +659,7 @@ fn record_ident(py: Python<'_>, context: &Context) {
 }
 
 fn run(py: Python<'_>, context: &Context, interp: &mut Interp, request: Request) {
-    if !context.start(request.id) {
+    if !context.start(py, request.id) {
         return;
     }
     let reply = {
