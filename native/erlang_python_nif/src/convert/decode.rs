@@ -68,20 +68,9 @@ impl<'py> Decoder<'_, 'py> {
 
     fn list(&self, term: Term, depth: usize) -> Decoded<'py> {
         let len = term.list_length().map_err(|_| ConvertError::ImproperList)?;
-        // SAFETY: a new list of `len` empty slots, each filled exactly once below. A
-        // list left with empty slots by an early error is still safe to free.
+        // SAFETY: a new list of `len` empty slots, which `fill` fills.
         let list = unsafe { Bound::from_owned_ptr_or_err(self.py, ffi::PyList_New(len as isize))? };
-        let mut rest = term;
-        for index in 0..len {
-            let (head, tail) = rest
-                .list_get_cell()
-                .map_err(|_| ConvertError::ImproperList)?;
-            let item = self.value(head, depth + 1)?;
-            // SAFETY: `index` is in bounds and its slot is empty; the list takes the
-            // reference.
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), index as isize, item.into_ptr()) };
-            rest = tail;
-        }
+        self.fill(&list, ffi::PyList_SET_ITEM, term, len, depth + 1)?;
         Ok(list)
     }
 
@@ -90,20 +79,36 @@ impl<'py> Decoder<'_, 'py> {
         let len = term
             .list_length()
             .map_err(|_| ConvertError::Unsupported("arguments other than a proper list"))?;
-        // SAFETY: as in `list`, for a new tuple.
+        // SAFETY: a new tuple of `len` empty slots, which `fill` fills.
         let tuple =
             unsafe { Bound::from_owned_ptr_or_err(self.py, ffi::PyTuple_New(len as isize))? };
+        self.fill(&tuple, ffi::PyTuple_SET_ITEM, term, len, 1)?;
+        Ok(tuple.cast_into::<PyTuple>().map_err(PyErr::from)?)
+    }
+
+    /// Converts the `len` elements of the proper list `term` into the empty slots of
+    /// a new list or tuple. A container left with empty slots by an early error is
+    /// still safe to free.
+    fn fill(
+        &self,
+        container: &Bound<'py, PyAny>,
+        set_item: unsafe fn(*mut ffi::PyObject, ffi::Py_ssize_t, *mut ffi::PyObject),
+        term: Term,
+        len: usize,
+        depth: usize,
+    ) -> Result<(), ConvertError> {
         let mut rest = term;
         for index in 0..len {
             let (head, tail) = rest
                 .list_get_cell()
                 .map_err(|_| ConvertError::ImproperList)?;
-            let item = self.value(head, 1)?;
-            // SAFETY: as in `list`.
-            unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as isize, item.into_ptr()) };
+            let item = self.value(head, depth)?;
+            // SAFETY: `index` is in bounds and its slot is empty; the container takes
+            // the reference.
+            unsafe { set_item(container.as_ptr(), index as isize, item.into_ptr()) };
             rest = tail;
         }
-        Ok(tuple.cast_into::<PyTuple>().map_err(PyErr::from)?)
+        Ok(())
     }
 
     fn tuple(&self, term: Term, depth: usize) -> Decoded<'py> {
