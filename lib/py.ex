@@ -112,7 +112,9 @@ defmodule Py do
   """
   @spec call(name(), name(), list(), [option() | {:kwargs, map() | keyword()}]) ::
           {:ok, term()} | {:error, reason()}
-  def call(module, function, args \\ [], opts \\ []) when is_list(args) do
+  def call(module, function, args \\ [], opts \\ [])
+
+  def call(module, function, args, opts) when is_list(args) do
     # The hot path: no options to check in the common case.
     opts = if opts == [], do: opts, else: Keyword.validate!(opts, [:kwargs | @common_opts])
 
@@ -124,6 +126,10 @@ defmodule Py do
       opts,
       {module, function}
     )
+  end
+
+  def call(_module, _function, args, _opts) do
+    raise ArgumentError, "expected the arguments as a list, got: #{inspect(args)}"
   end
 
   @doc """
@@ -152,10 +158,17 @@ defmodule Py do
       iex> {:error, %Py.Error{type: "SyntaxError"}} = Py.eval("1 +")
   """
   @spec eval(String.t(), map(), [option()]) :: {:ok, term()} | {:error, reason()}
-  def eval(code, locals \\ %{}, opts \\ []) when is_binary(code) and is_map(locals) do
+  def eval(code, locals \\ %{}, opts \\ [])
+
+  def eval(code, locals, opts) when is_binary(code) and is_map(locals) do
     opts = Keyword.validate!(opts, @common_opts)
     locals = if map_size(locals) == 0, do: nil, else: locals
     Py.Request.run({:eval, code, locals, opts[:return]}, opts)
+  end
+
+  def eval(code, locals, _opts) do
+    raise ArgumentError,
+          "expected code as a string and locals as a map, got: #{inspect(code)} and #{inspect(locals)}"
   end
 
   @doc """

@@ -38,6 +38,9 @@ defmodule PyTest do
       assert_raise ArgumentError, fn -> Py.call(:math, :sqrt, [1.0], timeout: -1) end
       assert_raise ArgumentError, fn -> Py.call(:math, :sqrt, [1.0], kwargs: [1, 2]) end
       assert_raise ArgumentError, fn -> Py.call(123, :sqrt, [1.0]) end
+      assert_raise ArgumentError, ~r/as a list/, fn -> Py.call(:math, :sqrt, 1.0) end
+      assert_raise ArgumentError, ~r/locals as a map/, fn -> Py.eval("x", x: 1) end
+      assert_raise ArgumentError, fn -> Py.eval(:code) end
     end
 
     test "an unknown pool is an error" do
