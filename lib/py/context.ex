@@ -26,17 +26,28 @@ defmodule Py.Context do
 
   @doc """
   The context this process's calls go to: the bound one, or the one matching the
-  current scheduler in the `:default` pool.
+  current scheduler in the `:default` pool. A pool with fewer contexts than there are
+  schedulers wraps around (scheduler 3 of a 2-context pool is context 0). An
+  unbound call still moves to an idle context when its own is busy; a bound one never
+  does.
 
   ## Examples
 
       iex> {:ok, %Py.Context{pool: :default}} = Py.Context.get()
   """
-  @spec get() :: {:ok, t()} | {:error, term()}
+  @spec get() :: {:ok, t()} | {:error, :not_found}
   def get do
     case Process.get(@bound) do
       %__MODULE__{} = ctx -> {:ok, ctx}
-      nil -> get(:default, :erlang.system_info(:scheduler_id) - 1)
+      nil -> scheduler_affine(:default)
+    end
+  end
+
+  # The NIF takes the scheduler index modulo the pool size; so does this.
+  defp scheduler_affine(pool) do
+    with {:ok, size} <- Py.Pool.size(pool) do
+      index = rem(:erlang.system_info(:scheduler_id) - 1, size)
+      {:ok, %__MODULE__{pool: pool, index: index}}
     end
   end
 
@@ -50,19 +61,22 @@ defmodule Py.Context do
       iex> Py.Context.get(10_000)
       {:error, :not_found}
   """
-  @spec get(non_neg_integer()) :: {:ok, t()} | {:error, term()}
+  @spec get(non_neg_integer()) :: {:ok, t()} | {:error, :not_found}
   def get(index), do: get(:default, index)
 
   @doc """
-  Context `index` of `pool`; an index past the pool's size wraps around when it comes
-  from a scheduler id, but is `:not_found` when asked for directly.
+  Context `index` of `pool`. `{:error, :not_found}` when the pool is not started or
+  has no such context; an index that is not a non-negative integer raises
+  `ArgumentError`.
 
   ## Examples
 
       iex> Py.Context.get(:default, 0)
       {:ok, %Py.Context{pool: :default, index: 0}}
+      iex> Py.Context.get(:no_such_pool, 0)
+      {:error, :not_found}
   """
-  @spec get(Py.Pool.name(), non_neg_integer()) :: {:ok, t()} | {:error, term()}
+  @spec get(Py.Pool.name(), non_neg_integer()) :: {:ok, t()} | {:error, :not_found}
   def get(pool, index) when is_integer(index) and index >= 0 do
     case Py.Pool.size(pool) do
       {:ok, size} when index < size -> {:ok, %__MODULE__{pool: pool, index: index}}
@@ -71,9 +85,16 @@ defmodule Py.Context do
     end
   end
 
+  def get(_pool, index) do
+    raise ArgumentError,
+          "expected a context index (a non-negative integer), got: #{inspect(index)}"
+  end
+
   @doc """
   Sends every later call of this process to `ctx`, unless a call names its own
-  `pool:` or `context:`.
+  `pool:` or `context:`. A bound call waits for its context even when another is
+  idle. Binding is not checked against running pools: calls to a context whose pool
+  has stopped get `{:error, {:no_pool, pool}}`.
 
   ## Examples
 
@@ -89,6 +110,10 @@ defmodule Py.Context do
   def bind(%__MODULE__{} = ctx) do
     Process.put(@bound, ctx)
     :ok
+  end
+
+  def bind(other) do
+    raise ArgumentError, "expected a Py.Context to bind, got: #{inspect(other)}"
   end
 
   @doc """

@@ -66,7 +66,10 @@ defmodule Py.Pool do
   end
 
   @doc """
-  Starts a pool under the application's supervisor and returns its contexts.
+  Starts a pool under the application's supervisor and returns its contexts. The pool
+  outlives the caller; stop it with `stop/1`. A pool the NIF cannot create (a
+  `:subinterp` pool before Python 3.12, a size past 65 535) gives the NIF's reason,
+  such as `{:error, {:init_failed, why}}`.
 
   ## Examples
 
@@ -87,14 +90,16 @@ defmodule Py.Pool do
     case DynamicSupervisor.start_child(Py.PoolSupervisor, spec) do
       {:ok, _pid} -> contexts(name)
       {:error, {:already_started, _pid}} -> {:error, {:already_started, name}}
-      {:error, {reason, _child}} -> {:error, reason}
+      # DynamicSupervisor passes init's reason through as it is.
       {:error, reason} -> {:error, reason}
     end
   end
 
   @doc """
-  Stops a pool. Requests already queued are answered `{:error, :stopped}`; later
-  calls get `{:error, {:no_pool, name}}`. The `:default` pool belongs to the
+  Stops a pool. Every request already submitted to it is answered, with its result
+  or `{:error, :stopped}`; calls made after `stop/1` returns get
+  `{:error, {:no_pool, name}}`. A pool started in another supervision tree is stopped
+  too (its supervisor may restart it). The `:default` pool belongs to the
   application and cannot be stopped this way.
 
   ## Examples

@@ -10,9 +10,47 @@ defmodule Py.ContextTest do
     assert Py.Context.get(:no_such_pool, 0) == {:error, :not_found}
   end
 
+  test "a default pool smaller than the scheduler count wraps around" do
+    # A VM of its own, so the application starts with one context on two schedulers.
+    code = """
+    1..200
+    |> Enum.map(fn _ -> Task.async(fn -> Py.Context.get() end) end)
+    |> Enum.map(&Task.await/1)
+    |> Enum.uniq()
+    |> then(&IO.puts("contexts=\#{inspect(&1)} executors=\#{Py.num_executors()}"))
+    """
+
+    {:ok, info} = Py.runtime_info()
+
+    {output, status} =
+      System.cmd(
+        "elixir",
+        ["--erl", "-erlang_python default_pool_size 1 +S 2:2"] ++
+          ["-S", "mix", "run", "--no-compile", "-e", code],
+        env: [{"MIX_ENV", "test"}, {"ERLANG_PYTHON", info.executable}],
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, output
+    assert output =~ "contexts=[ok: %Py.Context{pool: :default, index: 0}] executors=1"
+  end
+
+  test "bad arguments are programmer errors" do
+    assert_raise ArgumentError, fn -> Py.Context.get(-1) end
+    assert_raise ArgumentError, fn -> Py.Context.get(:default, "0") end
+    assert_raise ArgumentError, fn -> Py.Context.bind(0) end
+    assert Py.Context.bound() == nil
+  end
+
   test "list/0 has one context per executor" do
     {:ok, contexts} = Py.Context.list()
     assert Enum.map(contexts, & &1.index) == Enum.to_list(0..(Py.num_executors() - 1))
+  end
+
+  test "list/1 names a pool" do
+    assert Py.Context.list(:no_such_pool) == {:error, :not_found}
+    {:ok, contexts} = Py.Context.list(:default)
+    assert Enum.all?(contexts, &(&1.pool == :default))
   end
 
   test "a bound process always uses its context" do

@@ -1,6 +1,9 @@
 defmodule Py.ParallelTest do
   use ExUnit.Case
 
+  import ExUnit.CaptureIO
+  import Py.Test.Wait
+
   test "results come back in input order, errors in place" do
     calls = for n <- 1..20, do: {:math, :factorial, [n]}
     {:ok, results} = Py.parallel(calls)
@@ -36,6 +39,35 @@ defmodule Py.ParallelTest do
     assert [{:ok, 2.0}, {:error, :timeout}, {:error, :timeout}] = results
     assert micros < 900_000
     refute_receive _, 100
+  end
+
+  test "replies racing the deadline are delivered or cancelled, never left behind" do
+    {:ok, _} = Py.Pool.start(:parallel_race, 2)
+    on_exit(fn -> Py.Pool.stop(:parallel_race) end)
+    resource = Py.Pool.fetch(:parallel_race).resource
+    calls = for n <- 1..10, do: {:math, :sqrt, [n * n * 1.0]}
+
+    for _ <- 1..50 do
+      {:ok, results} = Py.parallel(calls, pool: :parallel_race, timeout: 0)
+
+      for {result, n} <- Enum.zip(results, 1..10) do
+        assert result in [{:ok, n * 1.0}, {:error, :timeout}]
+      end
+    end
+
+    wait_until(fn -> Enum.all?(Py.Native.pool_loads(resource), &(&1 == 0)) end)
+    refute_receive _, 100
+  end
+
+  test "output printed during a batch goes to the caller" do
+    output =
+      capture_io(fn ->
+        assert {:ok, [{:ok, nil}, {:ok, nil}]} =
+                 Py.parallel([{:builtins, :print, ["one"]}, {:builtins, :print, ["two"]}])
+      end)
+
+    assert output =~ "one\n"
+    assert output =~ "two\n"
   end
 
   test "an unknown pool and bad calls" do

@@ -31,6 +31,20 @@ defmodule Py.PoolTest do
     assert_raise ArgumentError, fn -> Py.Pool.start(:pool_test_bad, 1, :threads) end
   end
 
+  test "a pool the NIF cannot create says why" do
+    assert Py.Pool.start(:pool_test_huge, 1_000_000) ==
+             {:error, {:invalid, "pool size out of range"}}
+
+    refute Py.Pool.started?(:pool_test_huge)
+  end
+
+  test "a started pool outlives the process that started it" do
+    task = Task.async(fn -> Py.Pool.start(:pool_test_orphan, 1) end)
+    assert {:ok, [_]} = Task.await(task)
+    assert Py.call(:math, :sqrt, [1.0], pool: :pool_test_orphan) == {:ok, 1.0}
+    assert Py.Pool.stop(:pool_test_orphan) == :ok
+  end
+
   test "child_spec puts a pool in a user's tree" do
     {:ok, sup} =
       Supervisor.start_link([{Py.Pool, name: :pool_test_tree, size: 1}], strategy: :one_for_one)
@@ -50,7 +64,6 @@ defmodule Py.PoolTest do
         Py.Pool.stop(:pool_test_function)
       end)
 
-      # Each pool's main thread differs; tag each interpreter thread to tell them apart.
       :ok
     end
 
@@ -81,6 +94,51 @@ defmodule Py.PoolTest do
       assert Py.Pool.lookup(:math, :sqrt) == :default
     end
 
+    # Each pool here has one context, so the thread a call ran on names its pool.
+    defp ident(opts), do: Py.eval!("__import__('threading').get_ident()", %{}, opts)
+    defp native_id(opts), do: Py.eval!("__import__('threading').get_native_id()", %{}, opts)
+
+    defp default_idents do
+      {:ok, contexts} = Py.Context.list()
+      MapSet.new(contexts, &ident(context: &1))
+    end
+
+    test "a call runs on its pool:, else its function's, else its module's, else :default" do
+      :ok = Py.register_pool(:pool_test_module, "threading")
+      :ok = Py.register_pool(:pool_test_function, {:threading, "get_ident"})
+
+      assert Py.call!(:threading, :get_ident) == ident(pool: :pool_test_function)
+      assert Py.call!(:threading, :get_native_id) == native_id(pool: :pool_test_module)
+      assert Py.call!(:threading, :get_ident, [], pool: :default) in default_idents()
+
+      :ok = Py.unregister_pool({"threading", :get_ident})
+      assert Py.call!(:threading, :get_ident) == ident(pool: :pool_test_module)
+      :ok = Py.unregister_pool(:threading)
+      assert Py.call!(:threading, :get_ident) in default_idents()
+    end
+
+    test "a bound context beats registrations; pool: beats a bound context" do
+      :ok = Py.register_pool(:pool_test_function, {:threading, :get_ident})
+      {:ok, ctx} = Py.Context.get(0)
+      :ok = Py.Context.bind(ctx)
+
+      try do
+        assert Py.call!(:threading, :get_ident) == ident(context: ctx)
+
+        assert Py.call!(:threading, :get_ident, [], pool: :pool_test_module) ==
+                 ident(pool: :pool_test_module)
+      after
+        Py.Context.unbind()
+      end
+
+      assert Py.call!(:threading, :get_ident) == ident(pool: :pool_test_function)
+    end
+
+    test "registrations do not route eval or exec" do
+      :ok = Py.register_pool(:pool_test_module, :builtins)
+      assert ident([]) in default_idents()
+    end
+
     test "calls really go to the registered pool" do
       :ok = Py.register_pool(:pool_test_module, :math)
       assert {:pool_test_module, {:ok, 2.0}} = pool_of(:math, :sqrt)
@@ -94,35 +152,57 @@ defmodule Py.PoolTest do
 
   test "stopping a pool under load: every caller gets a reply or an error" do
     {:ok, _} = Py.Pool.start(:pool_test_load, 2)
-    parent = self()
 
-    callers =
-      for i <- 1..200 do
-        spawn_link(fn ->
-          result =
-            Py.call(:time, :sleep, [0.001 * rem(i, 5)], pool: :pool_test_load, timeout: 10_000)
+    # Every caller calls until the pool is gone, so the stop meets calls running,
+    # queued, being submitted and arriving after it.
+    stopper =
+      Task.async(fn ->
+        Process.sleep(50)
+        Py.Pool.stop(:pool_test_load)
+      end)
 
-          send(parent, {:done, i, result})
-        end)
-      end
+    outcomes =
+      1..100
+      |> Task.async_stream(&call_until_gone/1,
+        max_concurrency: 100,
+        timeout: 10_000,
+        on_timeout: :kill_task
+      )
+      |> Enum.map(fn
+        {:ok, results} -> results
+        {:exit, reason} -> flunk("a caller got no answer: #{inspect(reason)}")
+      end)
 
-    Process.sleep(20)
-    :ok = Py.Pool.stop(:pool_test_load)
+    assert Task.await(stopper) == :ok
+    assert length(outcomes) == 100
 
-    results =
-      for i <- 1..200 do
-        assert_receive {:done, ^i, result}, 15_000
-        result
-      end
+    for [last | earlier] <- outcomes do
+      assert last in [{:error, :stopped}, {:error, {:no_pool, :pool_test_load}}]
+      assert Enum.all?(earlier, &(&1 == {:ok, nil}))
+    end
+  end
 
-    assert length(callers) == 200
+  test "stopping a pool while Py.parallel waits on it" do
+    {:ok, _} = Py.Pool.start(:pool_test_batch, 1)
+    calls = for _ <- 1..4, do: {:time, :sleep, [0.2]}
+    batch = Task.async(fn -> Py.parallel(calls, pool: :pool_test_batch, timeout: 5_000) end)
+    Process.sleep(50)
+    :ok = Py.Pool.stop(:pool_test_batch)
 
-    assert Enum.all?(results, fn
-             {:ok, nil} -> true
-             {:error, :stopped} -> true
-             {:error, {:no_pool, :pool_test_load}} -> true
-             _ -> false
-           end)
+    # Work submitted before the stop is answered: with its result or :stopped.
+    assert {:ok, [{:ok, nil} | rest]} = Task.await(batch, 3_000)
+    assert Enum.all?(rest, &(&1 in [{:ok, nil}, {:error, :stopped}]))
+    assert Py.parallel(calls, pool: :pool_test_batch) == {:error, {:no_pool, :pool_test_batch}}
+  end
+
+  # Results of calls made until one fails, the last first.
+  defp call_until_gone(i, results \\ []) do
+    result = Py.call(:time, :sleep, [0.001 * rem(i, 3)], pool: :pool_test_load, timeout: 5_000)
+
+    case result do
+      {:ok, nil} -> call_until_gone(i, [result | results])
+      _ -> [result | results]
+    end
   end
 
   @tag :subinterp
