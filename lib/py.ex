@@ -122,7 +122,7 @@ defmodule Py do
     function = name!(function)
 
     Py.Request.run(
-      {:call, module, function, args, kwargs!(opts[:kwargs]), opts[:return]},
+      Py.Op.call(module, function, args, kwargs!(opts[:kwargs]), opts[:return]),
       opts,
       {module, function}
     )
@@ -163,7 +163,7 @@ defmodule Py do
   def eval(code, locals, opts) when is_binary(code) and is_map(locals) do
     opts = Keyword.validate!(opts, @common_opts)
     locals = if map_size(locals) == 0, do: nil, else: locals
-    Py.Request.run({:eval, code, locals, opts[:return]}, opts)
+    Py.Request.run(Py.Op.eval(code, locals, opts[:return]), opts)
   end
 
   def eval(code, locals, _opts) do
@@ -200,13 +200,13 @@ defmodule Py do
     opts = Keyword.validate!(opts, @common_opts)
 
     with %{mode: :subinterp, resource: resource, size: size} <- broadcast_pool(opts) do
-      jobs = for index <- 0..(size - 1), do: {index, true, {:exec, code}}
+      jobs = for index <- 0..(size - 1), do: {index, true, Py.Op.exec(code)}
 
       resource
       |> Py.Request.run_many(jobs, opts)
       |> Enum.find(:ok, &(&1 != :ok))
     else
-      _ -> Py.Request.run({:exec, code}, opts)
+      _ -> Py.Request.run(Py.Op.exec(code), opts)
     end
   end
 
@@ -262,7 +262,7 @@ defmodule Py do
           |> Enum.with_index()
           |> Enum.map(fn
             {{module, function, args}, i} when is_list(args) ->
-              {rem(i, size), false, {:call, name!(module), name!(function), args, nil, nil}}
+              {rem(i, size), false, Py.Op.call(name!(module), name!(function), args, nil, nil)}
 
             {other, _} ->
               raise ArgumentError, "expected {module, function, args}, got: #{inspect(other)}"
@@ -313,6 +313,82 @@ defmodule Py do
   def unregister_pool(target), do: Py.Pool.unregister(target)
 
   @doc """
+  Registers an Elixir function that Python calls as `erlang.call(name, *args)` (or
+  `erlang.name(*args)`). `fun` receives the Python arguments as one list and its
+  result goes back to Python, converted exactly as a call's result is.
+
+  The function runs in the process that made the Python call, while that process
+  waits for it, so `self()`, its group leader and its Logger metadata apply, and it
+  may call Python again, to any depth, without deadlock: those calls run on top of
+  the waiting Python frame. Callbacks from Python threads that run no call go to a
+  supervised process. When the function raises, exits or throws, Python gets an
+  `erlang.CallbackError` (a `RuntimeError`) with the Elixir exception's module and
+  message.
+
+  ## Examples
+
+      iex> Py.register_function(:double, fn [x] -> 2 * x end)
+      :ok
+      iex> Py.eval("erlang.call('double', 21)")
+      {:ok, 42}
+      iex> Py.eval("erlang.double(4)")
+      {:ok, 8}
+      iex> Py.unregister_function(:double)
+      :ok
+  """
+  @spec register_function(name(), (list() -> term())) :: :ok
+  def register_function(name, fun) when is_function(fun, 1) do
+    Py.Callback.register(name!(name), fun)
+  end
+
+  def register_function(_name, fun) do
+    raise ArgumentError, "expected a function of arity 1, got: #{inspect(fun)}"
+  end
+
+  @doc """
+  Registers `module.function/1` under `name`: Python's `erlang.call(name, *args)`
+  calls `module.function(args)` with the argument list.
+
+  ## Examples
+
+      iex> Py.register_function(:sum_list, Enum, :sum)
+      :ok
+      iex> Py.eval("erlang.call('sum_list', 1, 2, 3)")
+      {:ok, 6}
+      iex> Py.unregister_function(:sum_list)
+      :ok
+  """
+  @spec register_function(name(), module(), atom()) :: :ok
+  def register_function(name, module, function) when is_atom(module) and is_atom(function) do
+    Py.Callback.register(name!(name), {module, function})
+  end
+
+  @doc """
+  Removes a function registered with `register_function/2,3`. Unknown names are fine.
+
+  ## Examples
+
+      iex> Py.unregister_function(:never_registered)
+      :ok
+  """
+  @spec unregister_function(name()) :: :ok
+  def unregister_function(name), do: Py.Callback.unregister(name!(name))
+
+  @doc """
+  The names of the registered functions.
+
+  ## Examples
+
+      iex> :ok = Py.register_function("answer", fn [] -> 42 end)
+      iex> "answer" in Py.registered_functions()
+      true
+      iex> Py.unregister_function("answer")
+      :ok
+  """
+  @spec registered_functions() :: [String.t()]
+  def registered_functions, do: Py.Callback.functions() |> Map.keys() |> Enum.sort()
+
+  @doc """
   The number of contexts (executor threads) in the `:default` pool.
 
   ## Examples
@@ -340,7 +416,7 @@ defmodule Py do
   @spec getattr(Py.Object.t(), name(), [option()]) :: {:ok, term()} | {:error, reason()}
   def getattr(%Py.Object{} = object, name, opts \\ []) do
     opts = Keyword.validate!(opts, @common_opts)
-    Py.Request.run_object(object, {:getattr, object, name!(name), opts[:return]}, opts)
+    Py.Request.run_object(object, Py.Op.getattr(object, name!(name), opts[:return]), opts)
   end
 
   @doc """
@@ -362,7 +438,7 @@ defmodule Py do
 
     Py.Request.run_object(
       object,
-      {:call_method, object, name, args, kwargs!(opts[:kwargs]), opts[:return]},
+      Py.Op.call_method(object, name, args, kwargs!(opts[:kwargs]), opts[:return]),
       opts
     )
   end
@@ -380,8 +456,8 @@ defmodule Py do
     opts = Keyword.validate!(opts, @common_opts)
 
     case value do
-      %Py.Object{} -> Py.Request.run_object(value, {:repr, value}, opts)
-      _ -> Py.Request.run({:repr, value}, opts)
+      %Py.Object{} -> Py.Request.run_object(value, Py.Op.repr(value), opts)
+      _ -> Py.Request.run(Py.Op.repr(value), opts)
     end
   end
 
@@ -404,6 +480,10 @@ defmodule Py do
   contexts run in parallel), `:subinterp` (the default pool runs OWN_GIL
   subinterpreters) or `:multi_executor` (worker contexts share one GIL).
 
+  On a free-threaded build the GIL state is read live: an extension module that does
+  not declare free-threading support turns the GIL back on when it is imported, and
+  from then on this returns `:multi_executor`.
+
   ## Examples
 
       iex> Py.execution_mode() in [:free_threaded, :subinterp, :multi_executor]
@@ -416,8 +496,16 @@ defmodule Py do
 
     cond do
       pool.mode == :subinterp -> :subinterp
-      info.free_threaded and not info.gil_enabled -> :free_threaded
+      info.free_threaded and not gil_enabled?() -> :free_threaded
       true -> :multi_executor
+    end
+  end
+
+  # sys._is_gil_enabled() now, not at start-up.
+  defp gil_enabled? do
+    case eval("__import__('sys')._is_gil_enabled()", %{}, timeout: 5_000) do
+      {:ok, enabled} -> enabled
+      {:error, _} -> true
     end
   end
 

@@ -6,11 +6,17 @@ defmodule Py.Application do
   def start(_type, _args) do
     case Py.Native.load() do
       {:ok, python} ->
+        # The VM ignores SIGCHLD, so Python's waitpid() would fail with ECHILD and
+        # every subprocess exit code would be lost. Restore the default disposition.
+        :os.set_signal(:sigchld, :default)
         Py.Native.semaphore_set_max(Py.Semaphore.default_max())
+        Py.Native.runtime_allow_fork(Application.get_env(:erlang_python, :allow_fork, false))
 
         children = [
           {Registry, keys: :unique, name: Py.PoolRegistry},
           {Py.Output, python: python},
+          {Task.Supervisor, name: Py.CallbackTasks},
+          Py.Callback,
           {DynamicSupervisor, name: Py.PoolSupervisor, strategy: :one_for_one},
           {Py.Pool, name: :default, size: default_pool_size(), mode: default_pool_mode()}
         ]

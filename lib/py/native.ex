@@ -93,7 +93,14 @@ defmodule Py.Native do
   def capabilities do
     with {:ok, info} <- Py.runtime_info() do
       {:ok,
-       Map.take(info, [:version, :version_info, :free_threaded, :gil_enabled, :subinterpreters])}
+       Map.take(info, [
+         :version,
+         :version_info,
+         :free_threaded,
+         :gil_enabled,
+         :subinterpreters,
+         :reference_pool
+       ])}
     end
   end
 
@@ -101,11 +108,17 @@ defmodule Py.Native do
 
   def runtime_init(_python, _relay), do: nif_error()
   def runtime_info, do: nif_error()
+  def runtime_allow_fork(_allow), do: nif_error()
+  def runner_register(_pid), do: nif_error()
+  def callback_names(_names), do: nif_error()
   def pool_new(_size, _mode), do: nif_error()
-  def pool_submit(_pool, _index, _strict, _ref, _op, _wait), do: nif_error()
+  def pool_submit(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()
+  def pool_submit_dirty(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()
   def pool_cancel(_pool, _id), do: nif_error()
-  def object_submit(_object, _ref, _op, _wait), do: nif_error()
+  def object_submit(_object, _ref, _op, _wait, _frame), do: nif_error()
   def object_cancel(_object, _id), do: nif_error()
+  def frame_reply(_token, _seq, _result), do: nif_error()
+  def runner_reply(_token, _result), do: nif_error()
   def pool_stop(_pool), do: nif_error()
   def pool_size(_pool), do: nif_error()
   def pool_loads(_pool), do: nif_error()

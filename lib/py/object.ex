@@ -34,19 +34,27 @@ defmodule Py.Object do
   def live_count, do: max(Py.Native.object_count(), 0)
 
   defimpl Inspect do
+    # Inspect runs in Logger and crash reports: it must never wait long. When the
+    # object's interpreter is busy or gone, a short note stands in for its repr.
+    @timeout 1_000
+
     def inspect(object, _opts) do
-      case Py.repr(object) do
-        {:ok, repr} ->
-          "#Py.Object<#{repr}>"
-
-        # Handles work only in their own interpreter; the default pool cannot see
-        # objects made in a subinterpreter.
-        {:error, {:invalid, "a Py.Object from another interpreter" <> _}} ->
-          "#Py.Object<subinterpreter>"
-
-        {:error, _} ->
-          "#Py.Object<?>"
+      case Py.repr(object, timeout: @timeout) do
+        {:ok, repr} -> "#Py.Object<#{repr}>"
+        {:error, reason} -> "#Py.Object<unavailable: #{why(reason)}>"
       end
     end
+
+    defp why(:timeout), do: "busy"
+    defp why({:overloaded, _, _}), do: "busy"
+    defp why(:stopped), do: "interpreter stopped"
+
+    defp why({:invalid, "this Py.Object cannot be used: its interpreter is gone"}),
+      do: "interpreter gone"
+
+    # Handles work only in their own interpreter.
+    defp why({:invalid, "a Py.Object from another interpreter" <> _}), do: "subinterpreter"
+    defp why(%Py.Error{type: type}), do: "repr raised " <> type
+    defp why(other), do: Kernel.inspect(other)
   end
 end

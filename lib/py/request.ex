@@ -1,13 +1,21 @@
 defmodule Py.Request do
   @moduledoc false
-  # Submits one operation to a pool and waits for its reply. The only place that
+  # Submits operations to contexts and waits for their replies: the only place that
   # talks to the context threads for requests.
   #
-  # The reply arrives as {ref, result}; output printed by Python during the call
-  # arrives before it as {ref, {:output, text}} and is written to this process's group
-  # leader. On timeout the request is cancelled: either it had already replied (the
-  # reply is taken from the mailbox) or no message for it will ever arrive, and the
-  # Python code still running for it is interrupted.
+  # While a request runs, its context may send the caller:
+  #   {ref, {:output, text}}                        - written to the group leader
+  #   {ref, {:callback, token, seq, name, args}}    - Python called erlang.call: the
+  #     registered function runs here, in the caller, and its result goes back to
+  #     the parked Python frame (Py.Callback.run_for_frame/5)
+  #   {ref, result}                                 - the reply, always last
+  # On timeout the request is cancelled: either it had already replied (the reply is
+  # taken from the mailbox) or no message for it will ever arrive, and the Python code
+  # still running for it is interrupted.
+  #
+  # Calls made by a callback (the process dictionary holds the frame's token) run on
+  # top of the parked frame when they would land on its context, under its permit
+  # and within its deadline.
 
   alias Py.Native
 
@@ -32,19 +40,20 @@ defmodule Py.Request do
   def run_many(pool, jobs, opts) do
     timeout = Keyword.get(opts, :timeout, @default_timeout)
     validate_timeout!(timeout)
+    {frame, deadline} = frame_and_deadline(timeout)
 
     submitted =
       Enum.map(jobs, fn {index, strict, op} ->
         ref = make_ref()
 
-        case Native.pool_submit(pool, index, strict, ref, op, false) do
+        case pool_submit(pool, index, strict, ref, op, false, frame) do
           {:ok, id} -> {:pending, ref, id}
           {:error, _} = error -> error
         end
       end)
 
     pending = for {:pending, ref, id} <- submitted, into: %{}, do: {ref, id}
-    results = await_all(pool, pending, %{}, deadline(timeout))
+    results = await_all(pool, pending, %{}, deadline)
 
     Enum.map(submitted, fn
       {:pending, ref, _id} -> Map.fetch!(results, ref)
@@ -58,6 +67,10 @@ defmodule Py.Request do
     receive do
       {ref, {:output, text}} when is_map_key(pending, ref) ->
         IO.write(text)
+        await_all(pool, pending, results, deadline)
+
+      {ref, {:callback, token, seq, name, args}} when is_map_key(pending, ref) ->
+        Py.Callback.run_for_frame(token, seq, name, args, deadline)
         await_all(pool, pending, results, deadline)
 
       {ref, result} when is_map_key(pending, ref) ->
@@ -83,8 +96,25 @@ defmodule Py.Request do
 
   defp submit(pool, index, strict, op, timeout) do
     ref = make_ref()
-    reply = Native.pool_submit(pool, index, strict, ref, op, true)
-    handle(reply, {:pool, pool}, ref, timeout)
+
+    case Process.get(:"$py_frame") do
+      nil ->
+        reply = pool_submit(pool, index, strict, ref, op, true, nil)
+        handle(reply, {:pool, pool}, ref, timeout)
+
+      {token, _} ->
+        {_frame, deadline} = frame_and_deadline(timeout)
+        reply = pool_submit(pool, index, strict, ref, op, true, token)
+        handle(reply, {:pool, pool}, ref, remaining(deadline))
+    end
+  end
+
+  # Large operations are copied on a dirty scheduler (the NIF says when).
+  defp pool_submit(pool, index, strict, ref, op, wait, frame) do
+    case Native.pool_submit(pool, index, strict, ref, op, wait, frame) do
+      :heavy -> Native.pool_submit_dirty(pool, index, strict, ref, op, wait, frame)
+      reply -> reply
+    end
   end
 
   @doc false
@@ -100,13 +130,30 @@ defmodule Py.Request do
       run(op, opts)
     else
       ref = make_ref()
+      {frame, deadline} = frame_and_deadline(timeout)
 
-      case Native.object_submit(object, ref, op, true) do
+      case Native.object_submit(object, ref, op, true, frame) do
         :main -> run(op, opts)
-        reply -> handle(reply, {:object, object}, ref, timeout)
+        reply -> handle(reply, {:object, object}, ref, remaining(deadline))
       end
     end
   end
+
+  # The frame token of the callback this process is running, if any, and the
+  # deadline of a call made now: a call inside a callback never outlives the call
+  # the callback belongs to.
+  defp frame_and_deadline(timeout) do
+    deadline = deadline(timeout)
+
+    case Process.get(:"$py_frame") do
+      nil -> {nil, deadline}
+      {token, frame_deadline} -> {token, earliest(deadline, frame_deadline)}
+    end
+  end
+
+  defp earliest(:infinity, other), do: other
+  defp earliest(other, :infinity), do: other
+  defp earliest(a, b), do: min(a, b)
 
   defp handle(reply, target, ref, timeout) do
     case reply do
@@ -118,15 +165,19 @@ defmodule Py.Request do
     end
   end
 
-  # The common case, a reply with no output before it, waits with the plain timeout;
-  # the clock is read only when output arrives and the wait has to be resumed.
+  # The common case, a reply with nothing before it, waits with the plain timeout;
+  # the deadline is worked out only when output or a callback interrupts the wait.
   defp await_first(target, id, ref, timeout) do
     started = :erlang.monotonic_time(:millisecond)
 
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
-        deadline = if timeout == :infinity, do: :infinity, else: started + timeout
+        await(target, id, ref, resume_deadline(started, timeout))
+
+      {^ref, {:callback, token, seq, name, args}} ->
+        deadline = resume_deadline(started, timeout)
+        Py.Callback.run_for_frame(token, seq, name, args, deadline)
         await(target, id, ref, deadline)
 
       {^ref, result} ->
@@ -136,10 +187,17 @@ defmodule Py.Request do
     end
   end
 
+  defp resume_deadline(_started, :infinity), do: :infinity
+  defp resume_deadline(started, timeout), do: started + timeout
+
   defp await(target, id, ref, deadline) do
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
+        await(target, id, ref, deadline)
+
+      {^ref, {:callback, token, seq, name, args}} ->
+        Py.Callback.run_for_frame(token, seq, name, args, deadline)
         await(target, id, ref, deadline)
 
       {^ref, result} ->
@@ -150,7 +208,8 @@ defmodule Py.Request do
   end
 
   # Cancels a request past its deadline: {:error, :timeout} unless its reply won the
-  # race, in which case the reply is in the mailbox and is returned.
+  # race, in which case the reply is on its way and is returned. Callbacks that
+  # arrive meanwhile are answered as cancelled, so the frame stops waiting.
   defp give_up(target, id, ref) do
     case cancel(target, id) do
       :cancelled ->
@@ -165,12 +224,15 @@ defmodule Py.Request do
   defp cancel({:pool, pool}, id), do: Native.pool_cancel(pool, id)
   defp cancel({:object, object}, id), do: Native.object_cancel(object, id)
 
-  # Writes output still in the mailbox: sent before a cancellation or before a reply
-  # handed over inside the NIF; none can follow either.
+  # Writes output still in the mailbox, and drops callback requests of a cancelled
+  # call (its frame was woken by the cancellation): none can follow.
   defp flush_output(ref) do
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
+        flush_output(ref)
+
+      {^ref, {:callback, _token, _seq, _name, _args}} ->
         flush_output(ref)
     after
       0 -> :ok

@@ -84,8 +84,13 @@ defmodule Py.Subinterp do
     opts = Keyword.validate!(opts, [:kwargs, :timeout, return: :value])
 
     op =
-      {:call, Py.name!(module), Py.name!(function), args, Py.kwargs!(opts[:kwargs]),
-       opts[:return]}
+      Py.Op.call(
+        Py.name!(module),
+        Py.name!(function),
+        args,
+        Py.kwargs!(opts[:kwargs]),
+        opts[:return]
+      )
 
     Py.Request.run_on(interp.pool, 0, true, op, opts)
   end
@@ -103,7 +108,7 @@ defmodule Py.Subinterp do
   def eval(%__MODULE__{} = interp, code, locals \\ %{}, opts \\ []) when is_binary(code) do
     opts = Keyword.validate!(opts, [:timeout, return: :value])
     locals = if map_size(locals) == 0, do: nil, else: locals
-    Py.Request.run_on(interp.pool, 0, true, {:eval, code, locals, opts[:return]}, opts)
+    Py.Request.run_on(interp.pool, 0, true, Py.Op.eval(code, locals, opts[:return]), opts)
   end
 
   @doc """
@@ -118,7 +123,7 @@ defmodule Py.Subinterp do
   @spec exec(t(), String.t(), keyword()) :: :ok | {:error, Py.reason()}
   def exec(%__MODULE__{} = interp, code, opts \\ []) when is_binary(code) do
     opts = Keyword.validate!(opts, [:timeout])
-    Py.Request.run_on(interp.pool, 0, true, {:exec, code}, opts)
+    Py.Request.run_on(interp.pool, 0, true, Py.Op.exec(code), opts)
   end
 
   @doc """

@@ -230,7 +230,8 @@ defmodule Py.Native.Artifact do
       info.executable,
       info.version,
       info.abi_tag,
-      to_string(:erlang.system_info(:nif_version))
+      to_string(:erlang.system_info(:nif_version)),
+      rustflags()
     ]
 
     Base.encode16(:crypto.hash(:sha256, :erlang.term_to_binary({contents, interpreter})),
@@ -257,7 +258,11 @@ defmodule Py.Native.Artifact do
           System.cmd(
             cargo,
             ["build", "--release", "--manifest-path", Path.join(native, "Cargo.toml")] ++ quiet,
-            env: [{"PYO3_PYTHON", info.executable}, {"CARGO_TARGET_DIR", target_dir}],
+            env: [
+              {"PYO3_PYTHON", info.executable},
+              {"CARGO_TARGET_DIR", target_dir},
+              {"RUSTFLAGS", rustflags()}
+            ],
             into: IO.stream(:stdio, :line),
             stderr_to_stdout: true
           )
@@ -275,6 +280,19 @@ defmodule Py.Native.Artifact do
         else
           {:error, "cargo build failed (exit #{status}) for #{info.executable}"}
         end
+    end
+  end
+
+  # Flags every build of the crate needs. Cargo reads the crate's .cargo/config.toml
+  # only when run inside the crate's directory, and RUSTFLAGS (when set) replaces it,
+  # so the flags are passed here, after any the user set.
+  @required_rustflags "--cfg pyo3_disable_reference_pool"
+
+  defp rustflags do
+    case System.get_env("RUSTFLAGS") do
+      nil -> @required_rustflags
+      "" -> @required_rustflags
+      user -> user <> " " <> @required_rustflags
     end
   end
 

@@ -51,4 +51,12 @@ rustler::atoms! {
     main,
     gil_enabled,
     base_prefix,
+    version_info,
+    reference_pool,
+    callback,
+    py_callback,
+    internal,
+    panic,
+    heavy,
+    gone,
 }

@@ -1,16 +1,11 @@
-//! Context threads: one OS thread owning one Python thread state, serving requests
-//! from a queue and replying to the caller with a message.
+//! A context: one OS thread owning one Python thread state (see `worker`), and the
+//! state other threads share with it to submit, cancel and interrupt requests.
 //!
-//! Request lifecycle, all under the context's `inflight` lock so that a reply and a
-//! cancellation can never both happen:
-//!   submit → Queued → Running → reply sent, slot removed
-//!                 ↘ Cancelled (by timeout or caller death) → no reply, ever.
-//! A cancelled running request is interrupted by the watchdog thread, which raises
-//! `TimeoutError` in it (`PyThreadState_SetAsyncExc` needs an attached thread state of
-//! the same interpreter, hence a dedicated thread rather than the caller's scheduler).
+//! All request bookkeeping lives in one `Inflight` table under one lock, so a reply
+//! and a cancellation can never both happen. The lock is never held while calling
+//! into Python: a thread waiting for it while attached could stall the GIL or a
+//! free-threaded stop-the-world.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -22,29 +17,17 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::encode;
-use crate::object::{Home, Orphan};
-use crate::output;
-use crate::request::Interp;
-use crate::runtime::attached;
+use crate::inflight::{self, Inflight, Slot, Start};
+use crate::object::Orphan;
 use crate::semaphore;
-use crate::subinterp;
 use crate::watchdog;
-
-/// Conversions recurse; a large stack keeps `convert::MAX_DEPTH` far from its end.
-pub const STACK_SIZE: usize = 256 * 1024 * 1024;
-
-/// How long an idle context spins before it blocks: a blocking hand-off costs tens of
-/// microseconds, a spinning one a couple (DESIGN.md §3).
-const SPIN: Duration = Duration::from_micros(30);
-
-/// Requests run in one GIL hold before the GIL is offered to other threads.
-const BATCH: usize = 32;
 
 /// Ids carry the index of their context in the low bits, so a pool can find the
 /// context of an id without a lookup table.
 pub const INDEX_BITS: u32 = 16;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// One operation to run, with where its reply goes.
 pub struct Request {
     pub id: u64,
     pub caller: LocalPid,
@@ -53,41 +36,37 @@ pub struct Request {
     pub op: SavedTerm,
 }
 
-enum Job {
+/// What a context thread takes from its queue.
+pub enum Job {
     Run(Request),
     /// A handle's object to drop (subinterpreter contexts own their objects).
     Release(Orphan),
     Stop,
 }
 
-/// What a context thread runs Python in.
-pub enum Kind {
-    /// The main interpreter, shared with the other worker contexts.
-    Worker(Home),
-    /// An OWN_GIL subinterpreter of its own.
-    Subinterp,
+/// What a parked frame is woken with.
+pub enum Wake {
+    /// A request made from inside the frame's callback, to run on top of it.
+    Nested(Request),
+    /// The answer to callback number `seq`: `{:ok, value}` or `{:error, why}`.
+    Reply {
+        seq: u64,
+        env: OwnedEnv,
+        term: SavedTerm,
+    },
+    /// The frame's request was cancelled.
+    Cancel,
 }
 
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum State {
-    Queued,
-    Running,
-    Cancelled,
-}
+pub type WakeSender = flume::Sender<Wake>;
 
-struct Slot {
-    state: State,
-    caller: LocalPid,
-    submitted: Instant,
-    /// The caller is waiting inside the submitting NIF: answer through `inline`.
-    spinning: bool,
-    /// Output was sent to the caller as messages while the request ran.
-    had_output: bool,
+pub struct Caller {
+    pub pid: LocalPid,
     /// Set once the request is old enough to be worth watching its caller for death.
     watch: Option<(ResourceArc<CallerWatch>, Monitor)>,
 }
 
-impl Slot {
+impl Caller {
     /// Only on threads the VM does not manage (context threads, the watchdog).
     fn drop_watch(&mut self) {
         if let Some((watch, monitor)) = self.watch.take() {
@@ -95,6 +74,19 @@ impl Slot {
         }
     }
 }
+
+/// A reply handed to a caller still inside the submitting NIF: no message, no
+/// `receive`. `term` lives in `env`.
+pub struct InlineReply {
+    pub env: OwnedEnv,
+    pub term: rustler::sys::ErlNifTerm,
+    pub had_output: bool,
+}
+
+// SAFETY: the term belongs to `env`, which moves with it; nothing else refers to it.
+unsafe impl Send for InlineReply {}
+
+type Table = Inflight<Caller, WakeSender, InlineReply>;
 
 /// Monitors the caller of a long request; its death cancels the request.
 pub struct CallerWatch {
@@ -111,94 +103,68 @@ impl Resource for CallerWatch {
     }
 }
 
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        // Ids are unique counters: spread them, no need to hash.
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A reply handed to a caller still inside the submitting NIF: no message, no
-/// `receive`. `term` lives in `env`.
-pub struct InlineReply {
-    pub env: OwnedEnv,
-    pub term: rustler::sys::ErlNifTerm,
-    pub had_output: bool,
-}
-
-// SAFETY: the term belongs to `env`, which moves with it; nothing else refers to it.
-unsafe impl Send for InlineReply {}
-
-#[derive(Default)]
-struct Inflight {
-    slots: HashMap<u64, Slot, BuildHasherDefault<IdHasher>>,
-    inline: HashMap<u64, InlineReply, BuildHasherDefault<IdHasher>>,
-    running: u64,
-    /// An interrupt was raised into the thread and may still be pending.
-    interrupted: bool,
-    /// An interrupter has decided to raise and has not finished raising yet.
-    raising: bool,
-}
-
-pub struct Context {
-    pub index: usize,
-    tx: flume::Sender<Job>,
-    inflight: Mutex<Inflight>,
-    /// Requests queued or running: the pool routes around busy contexts with it.
-    load: AtomicUsize,
-    /// Jobs sent and not yet received: idle threads spin on it, not on the queue's lock.
-    pending: AtomicUsize,
-    /// The id of the last request whose reply was sent, for callers spinning briefly.
-    last_done: AtomicU64,
-    /// `threading.get_ident()` of the context thread, for interrupts.
-    thread_ident: AtomicU64,
-    /// For subinterpreters: the thread that raises interrupts in this interpreter
-    /// (the watchdog serves the main interpreter).
-    interrupter: Mutex<Option<flume::Sender<u64>>>,
-}
-
 pub enum Cancel {
     Cancelled,
     Replied,
 }
 
+pub struct Context {
+    pub index: usize,
+    tx: flume::Sender<Job>,
+    inflight: Mutex<Table>,
+    /// Top-level requests queued or running: the pool routes around busy contexts.
+    load: AtomicUsize,
+    /// Jobs sent and not yet received: idle threads spin on it, not on the queue's lock.
+    pending: AtomicUsize,
+    /// The id of the last request whose reply was sent, for callers spinning briefly.
+    last_done: AtomicU64,
+    /// Output messages being sent right now: a cancellation waits for them, so no
+    /// output of a cancelled request reaches its caller after `cancel` returns.
+    output_sends: AtomicUsize,
+    /// `threading.get_ident()` of the context thread, for interrupts.
+    pub thread_ident: AtomicU64,
+    /// `PyInterpreterState_GetID` of the interpreter this context runs.
+    pub interp_id: std::sync::atomic::AtomicI64,
+    /// For subinterpreters: the thread that raises interrupts in this interpreter
+    /// (the watchdog serves the main interpreter).
+    interrupter: Mutex<Option<flume::Sender<u64>>>,
+}
+
 impl Context {
-    /// Starts a context thread; returns once its interpreter is ready.
-    pub fn spawn(index: usize, kind: Kind) -> Result<Arc<Context>, String> {
+    pub fn new(index: usize) -> (Arc<Context>, flume::Receiver<Job>) {
         let (tx, rx) = flume::unbounded();
         let context = Arc::new(Context {
             index,
             tx,
-            inflight: Mutex::new(Inflight::default()),
+            inflight: Mutex::new(Table::default()),
             load: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             last_done: AtomicU64::new(0),
+            output_sends: AtomicUsize::new(0),
             thread_ident: AtomicU64::new(0),
+            interp_id: std::sync::atomic::AtomicI64::new(0),
             interrupter: Mutex::new(None),
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread_context = context.clone();
-        std::thread::Builder::new()
-            .name(format!("py-context-{index}"))
-            .stack_size(STACK_SIZE)
-            .spawn(move || context_main(thread_context, rx, kind, ready_tx))
-            .map_err(|err| format!("cannot start a context thread: {err}"))?;
-        ready_rx
-            .recv()
-            .map_err(|_| "the context thread stopped during start-up".to_string())??;
-        watchdog::register(&context);
-        Ok(context)
+        (context, rx)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A poisoned lock only means a panic elsewhere; the data is still consistent
+        // because every critical section is a few map operations.
+        self.inflight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    pub fn set_interrupter(&self, sender: Option<flume::Sender<u64>>) {
+        *self
+            .interrupter
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = sender;
     }
 
     /// Where `watchdog::interrupt` sends a request id for a subinterpreter context.
@@ -209,29 +175,14 @@ impl Context {
             .clone()
     }
 
-    /// Queues a handle's object to be dropped on this context's thread.
-    pub fn release(&self, orphan: Orphan) {
-        self.pending.fetch_add(1, Ordering::Release);
-        if let Err(flume::SendError(job)) = self.tx.send(Job::Release(orphan)) {
-            self.pending.fetch_sub(1, Ordering::Release);
-            drop(job); // leaks the object: its interpreter is gone
-        }
+    fn next_id(&self) -> u64 {
+        (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64
     }
 
-    pub fn load(&self) -> usize {
-        self.load.load(Ordering::Relaxed)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inflight> {
-        // A poisoned lock only means a panic elsewhere; the data is still consistent
-        // because every critical section is a few map operations.
-        self.inflight
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// Queues a request; its reply arrives as `{reference, result}` in `caller`, or,
-    /// with `spin`, possibly through `wait_inline`.
+    /// Queues a top-level request; the caller holds a semaphore permit for it, which
+    /// the context gives back when the request leaves. Its reply arrives as
+    /// `{reference, result}` in `caller`, or, with `spin`, possibly through
+    /// `wait_inline`. `Err` (permit given back) once the context is stopping.
     pub fn submit(
         &self,
         caller: LocalPid,
@@ -240,17 +191,7 @@ impl Context {
         op: SavedTerm,
         spin: bool,
     ) -> Result<u64, ()> {
-        let id = (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64;
-        let slot = Slot {
-            state: State::Queued,
-            caller,
-            submitted: Instant::now(),
-            spinning: spin,
-            had_output: false,
-            watch: None,
-        };
-        self.lock().slots.insert(id, slot);
-        self.load.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let request = Request {
             id,
             caller,
@@ -258,16 +199,70 @@ impl Context {
             reference,
             op,
         };
+        let slot = Slot::new(caller_of(caller), false, spin);
+        // Admission and sending happen under one lock, and so does closing: a request
+        // is either in the queue before the thread drains it at stop, or refused.
+        let mut inflight = self.lock();
+        if !inflight.admit(id, slot) {
+            drop(inflight);
+            semaphore::release();
+            return Err(());
+        }
+        self.load.fetch_add(1, Ordering::Relaxed);
         // Counted before sending: a spinning thread then blocks in recv() for at most
         // the duration of the send.
         self.pending.fetch_add(1, Ordering::Release);
         if self.tx.send(Job::Run(request)).is_err() {
             self.pending.fetch_sub(1, Ordering::Release);
-            self.lock().slots.remove(&id);
-            self.ended();
+            inflight.withdraw(id);
+            drop(inflight);
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            semaphore::release();
             return Err(());
         }
         Ok(id)
+    }
+
+    /// Queues a request made from inside frame `frame`'s callback: it runs on top of
+    /// that frame, on this thread, under the frame's permit. `Err` when the frame is
+    /// no longer waiting (it returned, or was never parked).
+    pub fn submit_nested(
+        &self,
+        frame: u64,
+        caller: LocalPid,
+        env: OwnedEnv,
+        reference: SavedTerm,
+        op: SavedTerm,
+    ) -> Result<u64, ()> {
+        let id = self.next_id();
+        let request = Request {
+            id,
+            caller,
+            env,
+            reference,
+            op,
+        };
+        let mut inflight = self.lock();
+        let Some(wake) =
+            inflight.admit_nested(frame, id, Slot::new(caller_of(caller), true, false))
+        else {
+            return Err(());
+        };
+        if wake.send(Wake::Nested(request)).is_err() {
+            inflight.withdraw(id);
+            return Err(());
+        }
+        Ok(id)
+    }
+
+    /// Delivers the answer to callback `seq` of frame `frame`. False when the frame
+    /// is gone.
+    pub fn reply_to_frame(&self, frame: u64, seq: u64, env: OwnedEnv, term: SavedTerm) -> bool {
+        let inflight = self.lock();
+        match inflight.wake_of(frame) {
+            Some(wake) => wake.send(Wake::Reply { seq, env, term }).is_ok(),
+            None => false,
+        }
     }
 
     /// Spins up to `limit` for request `id` (submitted with `spin`) to be answered and
@@ -289,50 +284,42 @@ impl Context {
             return Some(reply);
         }
         // Too slow to wait for: from now on the reply is a message.
-        if let Some(slot) = inflight.slots.get_mut(&id) {
+        if let Some(slot) = inflight.slot_mut(id) {
             slot.spinning = false;
         }
         None
     }
 
     /// Cancels request `id`. `Replied` means its reply is already in the caller's
-    /// mailbox; `Cancelled` means no reply will ever be sent.
+    /// mailbox; `Cancelled` means no reply, and no more output, will ever be sent.
     pub fn cancel(self: &Arc<Self>, id: u64) -> Cancel {
-        let mut inflight = self.lock();
-        let running = inflight.running == id;
-        match inflight.slots.get_mut(&id) {
-            None => Cancel::Replied,
-            Some(slot) => {
-                // The caller's monitor is dropped by the context thread when it removes
-                // the slot: demonitoring here would need this scheduler's env.
-                slot.state = State::Cancelled;
-                if running {
-                    watchdog::interrupt(self.clone(), id);
-                }
-                Cancel::Cancelled
+        let outcome = self.lock().cancel(id);
+        match outcome {
+            inflight::Cancel::Replied => return Cancel::Replied,
+            inflight::Cancel::Marked => {}
+            inflight::Cancel::Interrupt => watchdog::interrupt(self.clone(), id),
+            inflight::Cancel::Wake(wake) => {
+                let _ = wake.send(Wake::Cancel);
             }
         }
+        // Output decided before the cancellation may still be on its way.
+        while self.output_sends.load(Ordering::Acquire) > 0 {
+            std::hint::spin_loop();
+        }
+        Cancel::Cancelled
     }
 
-    /// Raises `TimeoutError` in the context thread if request `id` is still running.
+    /// Raises `TimeoutError` in the context thread if request `id` is still running
+    /// on top of its stack (a parked frame is woken instead, never interrupted).
     ///
-    /// The lock is never held while calling into Python: a thread waiting for it
-    /// while attached could otherwise stall the GIL or a free-threaded stop-the-world.
-    /// `raising` tells `start` to wait (detached) until the raise is done, so that an
-    /// exception meant for `id` can always be cleared before the next request runs.
+    /// The lock is not held while raising: `raising` tells the context thread to wait
+    /// (detached) until the raise is done before it clears a pending interrupt.
     ///
     /// # Safety
     /// The calling thread must be attached to this context's interpreter.
     pub unsafe fn interrupt_if_running(&self, id: u64) {
-        {
-            let mut inflight = self.lock();
-            let cancelled =
-                inflight.slots.get(&id).map(|slot| slot.state) == Some(State::Cancelled);
-            if inflight.running != id || !cancelled {
-                return;
-            }
-            inflight.interrupted = true;
-            inflight.raising = true;
+        if !self.lock().begin_interrupt(id) {
+            return;
         }
         let ident = self.thread_ident.load(Ordering::Relaxed);
         // SAFETY: attached to the context's interpreter (the caller's contract); the
@@ -343,25 +330,49 @@ impl Context {
         self.lock().raising = false;
     }
 
+    /// Makes sure no interrupt meant for frame `id` can still fire: waits for a raise
+    /// in progress, then clears a pending one. Interrupts meant for other frames are
+    /// left alone. Called on the context thread when a frame parks or ends.
+    pub fn settle_interrupt(&self, py: Python<'_>, id: u64) {
+        let clear = loop {
+            let mut inflight = self.lock();
+            if !inflight.raising {
+                if inflight.interrupted == Some(id) {
+                    inflight.interrupted = None;
+                    break true;
+                }
+                break false;
+            }
+            drop(inflight);
+            // The interrupter needs the interpreter to finish raising: let it run.
+            py.detach(std::thread::yield_now);
+        };
+        if clear {
+            let ident = self.thread_ident.load(Ordering::Relaxed);
+            // SAFETY: on the context thread while attached: clears this thread's
+            // pending asynchronous exception.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
+            }
+        }
+    }
+
     /// Monitors the callers of requests older than `age`, so that a caller dying
     /// cancels (and interrupts) its request. Short requests never pay for a monitor.
     pub fn watch_callers(self: &Arc<Self>, age: Duration) {
         let mut dead = Vec::new();
         {
             let mut inflight = self.lock();
-            for (id, slot) in inflight.slots.iter_mut() {
-                if slot.watch.is_some()
-                    || slot.state == State::Cancelled
-                    || slot.submitted.elapsed() < age
-                {
+            for (id, slot) in inflight.slots_mut() {
+                if slot.caller.watch.is_some() || slot.cancelled || slot.submitted.elapsed() < age {
                     continue;
                 }
                 let watch = ResourceArc::new(CallerWatch {
                     context: Arc::downgrade(self),
                     id: *id,
                 });
-                match watch.monitor(None, &slot.caller) {
-                    Some(monitor) => slot.watch = Some((watch, monitor)),
+                match watch.monitor(None, &slot.caller.pid) {
+                    Some(monitor) => slot.caller.watch = Some((watch, monitor)),
                     None => dead.push(*id),
                 }
             }
@@ -371,6 +382,7 @@ impl Context {
         }
     }
 
+    /// Asks the thread to stop once the requests queued before this are answered.
     pub fn stop(&self) {
         self.pending.fetch_add(1, Ordering::Release);
         if self.tx.send(Job::Stop).is_err() {
@@ -378,53 +390,74 @@ impl Context {
         }
     }
 
-    /// Moves a queued request to Running. False if it was cancelled before it started.
-    fn start(&self, py: Python<'_>, id: u64) -> bool {
-        // First make sure no interrupt aimed at an earlier request can still land.
-        // `running` is 0 here, so no new one can be aimed at this thread meanwhile.
-        let clear = loop {
-            let mut inflight = self.lock();
-            if !inflight.raising {
-                break std::mem::take(&mut inflight.interrupted);
-            }
-            drop(inflight);
-            // The interrupter needs the interpreter to finish raising: let it run.
-            py.detach(std::thread::yield_now);
-        };
-        if clear {
-            let ident = self.thread_ident.load(Ordering::Relaxed);
-            // SAFETY: called on the context thread while attached. Clears an interrupt
-            // that arrived after the request it was meant for had finished.
-            unsafe {
-                ffi::PyThreadState_SetAsyncExc(ident as _, std::ptr::null_mut());
-            }
+    /// Refuses new requests from now on (see `submit`).
+    pub fn close(&self) {
+        self.lock().close();
+    }
+
+    /// Queues a handle's object to be dropped on this context's thread.
+    pub fn release(&self, orphan: Orphan) {
+        self.pending.fetch_add(1, Ordering::Release);
+        if let Err(flume::SendError(job)) = self.tx.send(Job::Release(orphan)) {
+            self.pending.fetch_sub(1, Ordering::Release);
+            drop(job); // leaks the object: its interpreter is gone
         }
-        let mut inflight = self.lock();
-        match inflight.slots.get_mut(&id) {
-            Some(slot) if slot.state == State::Queued => {
-                slot.state = State::Running;
-                inflight.running = id;
-                true
-            }
-            _ => {
-                if let Some(mut slot) = inflight.slots.remove(&id) {
-                    slot.drop_watch();
+    }
+
+    /// Moves a queued request onto the stack. False if it was cancelled before it
+    /// started: it leaves the context unanswered.
+    pub fn start(&self, id: u64) -> bool {
+        let decision = self.lock().start(id);
+        match decision {
+            Start::Run => true,
+            Start::Skip(slot) => {
+                if let Some(mut slot) = slot {
+                    slot.caller.drop_watch();
+                    self.ended(&slot);
                 }
-                drop(inflight);
-                self.ended();
                 false
             }
         }
     }
 
-    /// Ends a request: sends `reply` (a term built in the request's environment)
-    /// unless the request was cancelled meanwhile, or hands it to a caller still
-    /// spinning in `wait_inline`.
+    pub fn is_cancelled(&self, id: u64) -> bool {
+        self.lock().is_cancelled(id)
+    }
+
+    /// Gives frame `id` a channel to be woken on (the first time it parks).
+    pub fn open_frame(&self, id: u64, wake: WakeSender) {
+        self.lock().open_frame(id, wake);
+    }
+
+    /// Marks frame `id` parked and sends its callback message, both under the lock:
+    /// a cancellation comes either before (nothing is sent; false, the frame must
+    /// raise) or after the message, which the caller then finds in its mailbox.
+    pub fn park(&self, py: Python<'_>, id: u64, send: impl FnOnce()) -> bool {
+        {
+            let mut inflight = self.lock();
+            if inflight.park(id) {
+                send();
+                return true;
+            }
+        }
+        self.settle_interrupt(py, id);
+        false
+    }
+
+    /// Marks frame `id` running again; false when it was cancelled meanwhile.
+    pub fn unpark(&self, id: u64) -> bool {
+        self.lock().unpark(id)
+    }
+
+    /// Ends request `id`: sends `reply` (a term built in the request's environment)
+    /// unless the request was cancelled, or hands it to a caller still spinning in
+    /// `wait_inline`. An interrupt meant for this request is settled first, so it can
+    /// never fire in the frame below or in the next request.
     ///
     /// The reply is built before this takes the lock: building it can run Python code
     /// (an exception's `__str__` while formatting a traceback) that prints, and
     /// printing takes the lock too.
-    fn finish(&self, request: Request, reply: rustler::sys::ErlNifTerm) {
+    pub fn finish(&self, py: Python<'_>, request: Request, reply: rustler::sys::ErlNifTerm) {
         let Request {
             id,
             caller,
@@ -432,51 +465,54 @@ impl Context {
             reference,
             ..
         } = request;
-        let term = reply;
+        self.settle_interrupt(py, id);
         let mut inflight = self.lock();
-        inflight.running = 0;
-        let Some(mut slot) = inflight.slots.remove(&id) else {
-            drop(inflight);
-            self.ended();
+        let Some(mut slot) = inflight.finish(id) else {
             return;
         };
-        slot.drop_watch();
-        if slot.state == State::Running {
+        slot.caller.drop_watch();
+        if !slot.cancelled {
             if slot.spinning {
                 let had_output = slot.had_output;
                 inflight.inline.insert(
                     id,
                     InlineReply {
                         env,
-                        term,
+                        term: reply,
                         had_output,
                     },
                 );
             } else {
                 let _ = env.send_and_clear(&caller, |env| {
-                    // SAFETY: `term` was built in this environment just above.
-                    let reply = unsafe { rustler::Term::new(env, term) };
+                    // SAFETY: `reply` was built in this environment by the caller.
+                    let reply = unsafe { rustler::Term::new(env, reply) };
                     (reference.load(env), reply).encode(env)
                 });
             }
             self.last_done.store(id, Ordering::Release);
         }
         drop(inflight);
-        self.ended();
+        self.ended(&slot);
     }
 
     /// A request left the context, answered or not.
-    fn ended(&self) {
-        self.load.fetch_sub(1, Ordering::Relaxed);
-        semaphore::release();
+    fn ended(&self, slot: &Slot<Caller>) {
+        if !slot.nested {
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            semaphore::release();
+        }
     }
 
-    /// Sends `{ref, {:output, text}}` to the caller of the running request.
+    /// Sends `{ref, {:output, text}}` to the caller of `request`, unless it was
+    /// cancelled. The message is built and sent outside the lock.
     pub fn send_output(&self, request: &Request, text: &str) {
-        let mut inflight = self.lock();
-        match inflight.slots.get_mut(&request.id) {
-            Some(slot) if slot.state == State::Running => slot.had_output = true,
-            _ => return,
+        {
+            let mut inflight = self.lock();
+            match inflight.slot_mut(request.id) {
+                Some(slot) if !slot.cancelled => slot.had_output = true,
+                _ => return,
+            }
+            self.output_sends.fetch_add(1, Ordering::AcqRel);
         }
         let mut out = OwnedEnv::new();
         request.env.run(|request_env| {
@@ -486,191 +522,41 @@ impl Context {
                 (reference.in_env(env), (atoms::output(), text)).encode(env)
             });
         });
+        self.output_sends.fetch_sub(1, Ordering::AcqRel);
     }
-}
 
-/// Takes the next job, spinning briefly on the pending counter (not on the queue's
-/// lock, which submitters need) before blocking. `None` when every sender is gone.
-fn next_job(context: &Context, rx: &flume::Receiver<Job>) -> Option<Job> {
-    let start = Instant::now();
-    let mut spins = 0u32;
-    while context.pending.load(Ordering::Acquire) == 0 {
-        spins += 1;
-        if spins.is_multiple_of(64) && start.elapsed() > SPIN {
-            break;
-        }
-        std::hint::spin_loop();
-    }
-    let job = rx.recv().ok();
-    if job.is_some() {
-        context.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-    job
-}
-
-/// A job already queued, if any, without blocking.
-fn queued_job(context: &Context, rx: &flume::Receiver<Job>) -> Option<Job> {
-    if context.pending.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    let job = rx.try_recv().ok();
-    if job.is_some() {
-        context.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-    job
-}
-
-fn context_main(
-    context: Arc<Context>,
-    rx: flume::Receiver<Job>,
-    kind: Kind,
-    ready: std::sync::mpsc::Sender<Result<(), String>>,
-) {
-    let subinterp = matches!(kind, Kind::Subinterp);
-    let started = match kind {
-        Kind::Worker(home) => start_worker(&context, home),
-        Kind::Subinterp => start_subinterp(&context),
-    };
-    let (tstate, mut interp, interrupter) = match started {
-        Ok(started) => started,
-        Err(why) => {
-            let _ = ready.send(Err(why));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-
-    let mut stop = false;
-    while !stop {
-        let Some(first) = next_job(&context, &rx) else {
-            break;
-        };
-        attached(tstate, |py| {
-            let mut job = Some(first);
-            let mut served = 0;
-            while let Some(current) = job.take() {
-                match current {
-                    Job::Stop => {
-                        stop = true;
-                        break;
-                    }
-                    Job::Run(request) => run(py, &context, &mut interp, request),
-                    Job::Release(orphan) => orphan.release(py),
-                }
-                served += 1;
-                if served < BATCH {
-                    job = queued_job(&context, &rx);
-                }
+    /// Takes the next job, spinning briefly on the pending counter (not on the queue's
+    /// lock, which submitters need) before blocking. `None` when every sender is gone.
+    pub fn next_job(&self, rx: &flume::Receiver<Job>, spin: Duration) -> Option<Job> {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while self.pending.load(Ordering::Acquire) == 0 {
+            spins += 1;
+            if spins.is_multiple_of(64) && start.elapsed() > spin {
+                break;
             }
-        });
-    }
-
-    // Anything still queued gets an answer rather than silence.
-    attached(tstate, |py| {
-        while let Ok(job) = rx.try_recv() {
-            match job {
-                Job::Run(request) => {
-                    if context.start(py, request.id) {
-                        let reply = request
-                            .env
-                            .run(|env| (atoms::error(), atoms::stopped()).encode(env).as_c_arg());
-                        context.finish(request, reply);
-                    }
-                }
-                Job::Release(orphan) => orphan.release(py),
-                Job::Stop => {}
-            }
+            std::hint::spin_loop();
         }
-        drop(interp);
-    });
-
-    if subinterp {
-        // Objects released from now on are leaked: their interpreter is going away.
-        drop(rx);
-        let companion = context
-            .interrupter
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take();
-        drop(companion);
-        // SAFETY: this thread created the interpreter and `tstate` is its only
-        // remaining thread state once the interrupter has deleted its own.
-        unsafe { subinterp::end(tstate, interrupter) };
-    }
-}
-
-type Started = (
-    *mut ffi::PyThreadState,
-    Interp,
-    Option<subinterp::Interrupter>,
-);
-
-fn start_worker(context: &Arc<Context>, home: Home) -> Result<Started, String> {
-    // SAFETY: the runtime is initialised before any context starts. Ensure creates this
-    // thread's state; SaveThread detaches it so other threads run while we are idle.
-    let tstate = unsafe {
-        ffi::PyGILState_Ensure();
-        ffi::PyEval_SaveThread()
-    };
-    let interp = attached(tstate, |py| {
-        record_ident(py, context);
-        Interp::main(py, home).map_err(|err| err.to_string())
-    })?;
-    Ok((tstate, interp, None))
-}
-
-fn start_subinterp(context: &Arc<Context>) -> Result<Started, String> {
-    // SAFETY: this thread has no Python thread state; `create` makes the interpreter
-    // and leaves its new thread state attached, which we detach right away.
-    let (tstate, interp_state) = unsafe {
-        let tstate = subinterp::create()?;
-        let interp_state = ffi::PyThreadState_GetInterpreter(tstate);
-        ffi::PyEval_SaveThread();
-        (tstate, interp_state)
-    };
-    let home = Home::context(Arc::downgrade(context), interp_state as usize);
-    let interp = attached(tstate, |py| {
-        record_ident(py, context);
-        Interp::sub(py, home).map_err(|err| err.to_string())
-    });
-    let interp = match interp {
-        Ok(interp) => interp,
-        Err(why) => {
-            // SAFETY: as in `context_main`: no other thread state exists yet.
-            unsafe { subinterp::end(tstate, None) };
-            return Err(why);
+        let job = rx.recv().ok();
+        if job.is_some() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
         }
-    };
-    let interrupter = subinterp::Interrupter::spawn(interp_state, Arc::downgrade(context))?;
-    *context
-        .interrupter
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner()) = Some(interrupter.sender());
-    Ok((tstate, interp, Some(interrupter)))
-}
-
-fn record_ident(py: Python<'_>, context: &Context) {
-    let ident = py
-        .import("threading")
-        .and_then(|threading| threading.call_method0("get_ident"))
-        .and_then(|ident| ident.extract::<u64>())
-        .unwrap_or(0);
-    context.thread_ident.store(ident, Ordering::Relaxed);
-}
-
-fn run(py: Python<'_>, context: &Context, interp: &mut Interp, request: Request) {
-    if !context.start(py, request.id) {
-        return;
+        job
     }
-    let reply = {
-        // Output, including any printed while the reply is built, goes to the caller.
-        let _route = output::route_to(context, &request);
-        let outcome = interp.execute(py, &request);
-        request.env.run(|env| {
-            outcome
-                .into_term(py, env, &interp.types, &interp.home)
-                .as_c_arg()
-        })
-    };
-    context.finish(request, reply);
+
+    /// A job already queued, if any, without blocking.
+    pub fn queued_job(&self, rx: &flume::Receiver<Job>) -> Option<Job> {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let job = rx.try_recv().ok();
+        if job.is_some() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        job
+    }
+}
+
+fn caller_of(pid: LocalPid) -> Caller {
+    Caller { pid, watch: None }
 }

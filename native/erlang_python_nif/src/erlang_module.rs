@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyModule, PyString, PyTuple, PyType};
 
+use crate::callback;
 use crate::convert::ErlangTypes;
 use crate::output;
 
@@ -44,6 +45,26 @@ class Ref(_Term):
 
     def __repr__(self):
         return '<erlang.Ref>'
+
+class CallbackError(RuntimeError):
+    '''Raised by erlang.call when the Elixir function raised, exited or threw, or is
+    not registered. `kind` is 'error', 'exit', 'throw' or 'unknown'; `module` names
+    the Elixir exception, when there is one.'''
+
+    def __init__(self, message, kind='error', module=None):
+        super().__init__(message)
+        self.kind = kind
+        self.module = module
+
+def __getattr__(name):
+    '''Functions registered with Py.register_function appear as attributes:
+    `erlang.name(*args)` is `erlang.call('name', *args)`.'''
+    if not name.startswith('__') and _registered(name):
+        def function(*args):
+            return call(name, *args)
+        function.__name__ = function.__qualname__ = name
+        return function
+    raise AttributeError(f'module erlang has no attribute {name!r}')
 
 class _Output(_io.TextIOBase):
     '''sys.stdout and sys.stderr: text goes to the group leader of the calling process,
@@ -96,10 +117,15 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
         },
     )?;
     globals.set_item("_write", write)?;
+    globals.set_item("call", callback::call_function(py)?)?;
+    globals.set_item("self", callback::self_function(py)?)?;
+    globals.set_item("_registered", callback::registered_function(py)?)?;
     py.run(SOURCE, Some(&globals), None)?;
 
     let sys = py.import("sys")?;
     sys.getattr("modules")?.set_item("erlang", &module)?;
+    // Code given to Py.eval/Py.exec sees `erlang` without importing it.
+    py.import("__main__")?.setattr("erlang", &module)?;
     let output_class = module.getattr("_Output")?;
     sys.setattr("stdout", output_class.call1(("<stdout>",))?)?;
     sys.setattr("stderr", output_class.call1(("<stderr>",))?)?;
@@ -113,5 +139,6 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
         pid: class("Pid")?,
         reference: class("Ref")?,
         buffer,
+        callback_error: class("CallbackError")?,
     })
 }

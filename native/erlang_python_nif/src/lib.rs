@@ -1,19 +1,26 @@
-//! Runs CPython inside the BEAM. See `runtime` for start-up, `context` for the
-//! threads that execute Python, and `convert` for the data model.
+//! Runs CPython inside the BEAM. See `runtime` for start-up, `worker` and `context`
+//! for the threads that execute Python, and `convert` for the data model.
 
 mod atoms;
 mod buffer;
+mod callback;
 mod context;
 mod convert;
 mod erlang_module;
 mod error;
+mod inflight;
+mod interp;
 mod nif;
 mod object;
+mod op;
 mod output;
-mod request;
+mod pool;
+mod runner;
 mod runtime;
 mod semaphore;
 mod subinterp;
+mod term_size;
 mod watchdog;
+mod worker;
 
 rustler::init!("Elixir.Py.Native");

@@ -1,68 +1,28 @@
 //! The NIF functions, as `Py.Native` declares them. Each is a thin shell over the
 //! module that does the work.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
+use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 
 use crate::atoms;
-use crate::context::{Cancel, Context, Kind, INDEX_BITS};
+use crate::context::{Cancel, Context, INDEX_BITS};
 use crate::object::{self, PyObj};
+use crate::pool::Pool;
+use crate::runner::ThreadReply;
 use crate::runtime;
 use crate::semaphore;
+use crate::term_size;
+use crate::worker::{self, FrameToken, Kind};
 
 /// How long a caller whose request went to an idle context waits for the reply
 /// before returning to `receive`: short calls finish well within it.
 const CALLER_SPIN: Duration = Duration::from_micros(20);
 
-/// A set of contexts. Dropping the last reference stops their threads.
-pub struct Pool {
-    contexts: Vec<Arc<Context>>,
-    stopped: AtomicBool,
-}
-
-#[rustler::resource_impl]
-impl Resource for Pool {}
-
-impl Pool {
-    fn stop(&self) {
-        if !self.stopped.swap(true, Ordering::AcqRel) {
-            for context in &self.contexts {
-                context.stop();
-            }
-        }
-    }
-
-    /// The preferred context unless it is busy while another is idle, so a call never
-    /// waits behind a slow or abandoned request when it need not.
-    fn pick(&self, preferred: usize) -> &Arc<Context> {
-        let n = self.contexts.len();
-        let first = preferred % n;
-        if self.contexts[first].load() == 0 {
-            return &self.contexts[first];
-        }
-        let mut best = first;
-        for step in 1..n {
-            let index = (first + step) % n;
-            let load = self.contexts[index].load();
-            if load == 0 {
-                return &self.contexts[index];
-            }
-            if load < self.contexts[best].load() {
-                best = index;
-            }
-        }
-        &self.contexts[best]
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+/// Terms larger than this (in words, about 64 KiB) are copied on a dirty scheduler:
+/// copying 100 MB on a normal scheduler would stall it for tens of milliseconds.
+const HEAVY_WORDS: usize = 8 * 1024;
 
 #[rustler::nif(schedule = "DirtyIo")]
 fn runtime_init<'a>(env: Env<'a>, python: String, relay: LocalPid) -> Term<'a> {
@@ -80,13 +40,29 @@ fn runtime_info(env: Env<'_>) -> Term<'_> {
     }
 }
 
+#[rustler::nif]
+fn runtime_allow_fork(allow: bool) -> Atom {
+    runtime::allow_fork(allow);
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn runner_register(pid: LocalPid) -> Atom {
+    crate::runner::set_runner(pid);
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn callback_names(names: Vec<String>) -> Atom {
+    crate::callback::set_names(names);
+    atoms::ok()
+}
+
 fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
     let pairs: Vec<(Term, Term)> = vec![
         (atoms::version().encode(env), info.version.encode(env)),
         (
-            rustler::types::atom::Atom::from_str(env, "version_info")
-                .map(|a| a.encode(env))
-                .unwrap_or_else(|_| atoms::version().encode(env)),
+            atoms::version_info().encode(env),
             info.version_info.encode(env),
         ),
         (
@@ -106,6 +82,12 @@ fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
         (
             atoms::base_prefix().encode(env),
             info.base_prefix.encode(env),
+        ),
+        // Whether the NIF was built with pyo3's deferred-decref pool disabled, as
+        // every build of the project must be (a stray decref then fails loudly).
+        (
+            atoms::reference_pool().encode(env),
+            (!cfg!(pyo3_disable_reference_pool)).encode(env),
         ),
     ];
     Term::map_from_pairs(env, &pairs).unwrap_or_else(|_| atoms::error().encode(env))
@@ -133,7 +115,7 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
         } else {
             Kind::Worker(runtime.home.clone())
         };
-        match Context::spawn(index, kind) {
+        match worker::spawn(index, kind) {
             Ok(context) => contexts.push(context),
             Err(why) => {
                 for context in &contexts {
@@ -143,16 +125,15 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
             }
         }
     }
-    let pool = ResourceArc::new(Pool {
-        contexts,
-        stopped: AtomicBool::new(false),
-    });
-    (atoms::ok(), pool).encode(env)
+    (atoms::ok(), ResourceArc::new(Pool::new(contexts))).encode(env)
 }
 
 /// Queues `op` on the pool; the reply arrives as `{reference, result}`, or directly
 /// as `{:done, result, had_output?}` when `wait` is set and the call is short.
-/// `strict` pins the request to context `index` (bound processes, `context:` option).
+/// `strict` pins the request to context `index` (bound processes, `context:`).
+/// `frame` is the token of the frame whose callback is making this call, or nil:
+/// when the call would land on that frame's context, it runs on top of the frame.
+/// Returns `:heavy` for an op too large to copy here: call `pool_submit_dirty`.
 #[rustler::nif]
 fn pool_submit<'a>(
     env: Env<'a>,
@@ -162,8 +143,41 @@ fn pool_submit<'a>(
     reference: Term<'a>,
     op: Term<'a>,
     wait: bool,
+    frame: Term<'a>,
 ) -> Term<'a> {
-    if pool.stopped.load(Ordering::Acquire) {
+    if term_size::exceeds(op, HEAVY_WORDS) {
+        return atoms::heavy().encode(env);
+    }
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame)
+}
+
+/// `pool_submit` for large ops, on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn pool_submit_dirty<'a>(
+    env: Env<'a>,
+    pool: ResourceArc<Pool>,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    op: Term<'a>,
+    wait: bool,
+    frame: Term<'a>,
+) -> Term<'a> {
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn submit_to_pool<'a>(
+    env: Env<'a>,
+    pool: &Pool,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    op: Term<'a>,
+    wait: bool,
+    frame: Term<'a>,
+) -> Term<'a> {
+    if pool.is_stopped() {
         return (atoms::error(), atoms::stopped()).encode(env);
     }
     let context = if strict {
@@ -174,7 +188,44 @@ fn pool_submit<'a>(
     } else {
         pool.pick(index)
     };
+    if let Some((frame_context, token)) = parked_frame(frame) {
+        let lands_there = if strict {
+            Arc::ptr_eq(context, &frame_context)
+        } else {
+            pool.holds(&frame_context)
+        };
+        if lands_there {
+            if let Some(reply) = submit_nested(env, &frame_context, &token, reference, op) {
+                return reply;
+            }
+        }
+    }
     submit_to(env, context, reference, op, wait)
+}
+
+/// The frame a callback's call belongs to, while its context is alive.
+fn parked_frame(frame: Term<'_>) -> Option<(Arc<Context>, ResourceArc<FrameToken>)> {
+    let token = frame.decode::<ResourceArc<FrameToken>>().ok()?;
+    let context = token.context.upgrade()?;
+    Some((context, token))
+}
+
+/// Runs a callback's request on top of its parked frame, under the frame's permit.
+/// `None` when the frame is no longer waiting: the request then goes the usual way.
+fn submit_nested<'a>(
+    env: Env<'a>,
+    context: &Context,
+    token: &FrameToken,
+    reference: Term<'a>,
+    op: Term<'a>,
+) -> Option<Term<'a>> {
+    let owned = OwnedEnv::new();
+    let reference = owned.save(reference);
+    let op = owned.save(op);
+    let id = context
+        .submit_nested(token.frame, env.pid(), owned, reference, op)
+        .ok()?;
+    Some((atoms::ok(), id).encode(env))
 }
 
 /// Submits to one context: takes a semaphore permit, queues the request and, for a
@@ -223,10 +274,27 @@ fn object_submit<'a>(
     reference: Term<'a>,
     op: Term<'a>,
     wait: bool,
+    frame: Term<'a>,
 ) -> Term<'a> {
     match object.home_context() {
-        Some(context) => submit_to(env, &context, reference, op, wait),
-        None if object.is_subinterp() => (atoms::error(), atoms::stopped()).encode(env),
+        Some(context) => {
+            if let Some((frame_context, token)) = parked_frame(frame) {
+                if Arc::ptr_eq(&context, &frame_context) {
+                    if let Some(reply) = submit_nested(env, &context, &token, reference, op) {
+                        return reply;
+                    }
+                }
+            }
+            submit_to(env, &context, reference, op, wait)
+        }
+        None if object.is_subinterp() => (
+            atoms::error(),
+            (
+                atoms::invalid(),
+                "this Py.Object cannot be used: its interpreter is gone",
+            ),
+        )
+            .encode(env),
         None => atoms::main().encode(env),
     }
 }
@@ -246,6 +314,34 @@ fn pool_cancel(pool: ResourceArc<Pool>, id: u64) -> Atom {
     match pool.contexts.get(index).map(|context| context.cancel(id)) {
         Some(Cancel::Cancelled) => atoms::cancelled(),
         Some(Cancel::Replied) | None => atoms::replied(),
+    }
+}
+
+/// Answers callback `seq` of a parked frame with `result` (`{:ok, value}` or
+/// `{:error, {kind, module, message}}`). `:gone` when the frame no longer waits.
+#[rustler::nif]
+fn frame_reply<'a>(token: ResourceArc<FrameToken>, seq: u64, result: Term<'a>) -> Atom {
+    let Some(context) = token.context.upgrade() else {
+        return atoms::gone();
+    };
+    let owned = OwnedEnv::new();
+    let saved = owned.save(result);
+    if context.reply_to_frame(token.frame, seq, owned, saved) {
+        atoms::ok()
+    } else {
+        atoms::gone()
+    }
+}
+
+/// Answers a callback made from a Python thread (see `runner`).
+#[rustler::nif]
+fn runner_reply<'a>(token: ResourceArc<ThreadReply>, result: Term<'a>) -> Atom {
+    let owned = OwnedEnv::new();
+    let saved = owned.save(result);
+    if token.answer(owned, saved) {
+        atoms::ok()
+    } else {
+        atoms::gone()
     }
 }
 

@@ -49,8 +49,10 @@ impl Drop for Orphan {
 #[derive(Clone)]
 pub struct Home {
     to: HomeThread,
-    /// The `PyInterpreterState` address: handles are usable only in their interpreter.
-    pub interp: usize,
+    /// `PyInterpreterState_GetID` of the interpreter: ids are never reused, so a
+    /// handle from a destroyed subinterpreter can never pass for one of a new
+    /// interpreter that happens to live at the same address.
+    pub interp: i64,
 }
 
 #[derive(Clone)]
@@ -62,14 +64,14 @@ enum HomeThread {
 }
 
 impl Home {
-    pub fn janitor(tx: flume::Sender<Orphan>, interp: usize) -> Self {
+    pub fn janitor(tx: flume::Sender<Orphan>, interp: i64) -> Self {
         Home {
             to: HomeThread::Janitor(tx),
             interp,
         }
     }
 
-    pub fn context(context: Weak<Context>, interp: usize) -> Self {
+    pub fn context(context: Weak<Context>, interp: i64) -> Self {
         Home {
             to: HomeThread::Context(context),
             interp,
@@ -117,13 +119,21 @@ impl PyObj {
         matches!(self.home.to, HomeThread::Context(_))
     }
 
+    /// True when the object's subinterpreter has been destroyed.
+    pub fn is_orphaned(&self) -> bool {
+        self.is_subinterp() && self.home_context().is_none()
+    }
+
     /// The object, if it belongs to interpreter `interp`.
     pub fn bind<'py>(
         &self,
         py: Python<'py>,
-        interp: usize,
+        interp: i64,
     ) -> Result<Bound<'py, PyAny>, ConvertError> {
         if self.home.interp != interp {
+            if self.is_orphaned() {
+                return Err(ConvertError::Gone);
+            }
             return Err(ConvertError::Unsupported(
                 "a Py.Object from another interpreter (pin calls with `context:`)",
             ));

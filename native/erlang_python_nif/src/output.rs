@@ -18,25 +18,30 @@ use crate::convert::encode;
 static RELAY: RwLock<Option<LocalPid>> = RwLock::new(None);
 
 thread_local! {
-    static CURRENT: Cell<Option<(*const Context, *const Request)>> = const { Cell::new(None) };
+    static CURRENT: Cell<Route> = const { Cell::new(None) };
 }
 
 pub fn set_relay(pid: LocalPid) {
     *RELAY.write().unwrap_or_else(|poison| poison.into_inner()) = Some(pid);
 }
 
+type Route = Option<(*const Context, *const Request)>;
+
 /// Marks `request` as the one whose caller receives this thread's output until the
-/// returned guard is dropped.
+/// returned guard is dropped; then the route of the frame below (if any) is back.
 pub fn route_to(context: &Context, request: &Request) -> RouteGuard {
-    CURRENT.with(|current| current.set(Some((context as *const _, request as *const _))));
-    RouteGuard
+    let previous =
+        CURRENT.with(|current| current.replace(Some((context as *const _, request as *const _))));
+    RouteGuard { previous }
 }
 
-pub struct RouteGuard;
+pub struct RouteGuard {
+    previous: Route,
+}
 
 impl Drop for RouteGuard {
     fn drop(&mut self) {
-        CURRENT.with(|current| current.set(None));
+        CURRENT.with(|current| current.set(self.previous));
     }
 }
 

@@ -4,7 +4,8 @@
 //! then serves as the watchdog (see `watchdog.rs`). A second thread, the janitor,
 //! releases main-interpreter objects whose handles the BEAM garbage collected.
 
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use pyo3::ffi;
@@ -56,6 +57,7 @@ pub fn main_types(py: Python<'_>) -> PyResult<ErlangTypes> {
         pid: types.pid.clone_ref(py),
         reference: types.reference.clone_ref(py),
         buffer: types.buffer.clone_ref(py),
+        callback_error: types.callback_error.clone_ref(py),
     })
 }
 
@@ -95,11 +97,13 @@ pub fn init(python: &str, relay: LocalPid) -> Result<&'static Runtime, String> {
         .spawn(move || janitor(release_rx))
         .map_err(|err| format!("cannot start the janitor thread: {err}"))?;
 
-    let info = Python::attach(read_info).map_err(|err| err.to_string());
+    // Errors are turned into text while attached: a Python error holds objects that
+    // must not be dropped without an attached thread state.
+    let info = Python::attach(|py| read_info(py).map_err(|err| err.to_string()));
     // The attach above made a thread state for this (dirty scheduler) thread; it stays
     // registered but detached, and is never used for requests.
-    // SAFETY: reads a pointer; the main interpreter lives as long as the process.
-    let main_interp = unsafe { ffi::PyInterpreterState_Main() } as usize;
+    // SAFETY: the main interpreter lives as long as the process.
+    let main_interp = unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Main()) };
     let runtime = Runtime {
         info: info?,
         home: Home::janitor(release_tx, main_interp),
@@ -130,14 +134,51 @@ unsafe fn start_python(program: &CStr) -> Result<*mut ffi::PyThreadState, String
         ffi::PyGILState_Ensure();
     }
     let types = Python::attach(|py| {
-        let types = erlang_module::install(py)?;
-        py.import("sys")?
-            .setattr("executable", program.to_string_lossy().as_ref())?;
-        Ok::<_, PyErr>(types)
-    })
-    .map_err(|err| format!("cannot prepare the interpreter: {err}"))?;
+        let prepared = erlang_module::install(py).and_then(|types| {
+            py.import("sys")?
+                .setattr("executable", program.to_string_lossy().as_ref())?;
+            Ok(types)
+        });
+        prepared.map_err(|err| format!("cannot prepare the interpreter: {err}"))
+    })?;
+    if PySys_AddAuditHook(Some(audit), std::ptr::null_mut()) != 0 {
+        return Err("cannot install the fork guard".into());
+    }
     let _ = MAIN_TYPES.set(types);
     Ok(ffi::PyEval_SaveThread())
+}
+
+/// Whether `os.fork()` may run (config `:allow_fork`): forking the main interpreter
+/// copies the whole VM, which is almost never what anyone wants.
+static ALLOW_FORK: AtomicBool = AtomicBool::new(false);
+
+pub fn allow_fork(allow: bool) {
+    ALLOW_FORK.store(allow, Ordering::Relaxed);
+}
+
+extern "C" {
+    fn PySys_AddAuditHook(
+        hook: Option<unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int>,
+        data: *mut c_void,
+    ) -> c_int;
+}
+
+/// A C audit hook (cheap: a string compare per event, no Python call) that refuses
+/// `os.fork`/`os.forkpty`, and so multiprocessing's `fork` start method.
+unsafe extern "C" fn audit(
+    event: *const c_char,
+    _args: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> c_int {
+    let event = CStr::from_ptr(event).to_bytes();
+    if (event == b"os.fork" || event == b"os.forkpty") && !ALLOW_FORK.load(Ordering::Relaxed) {
+        ffi::PyErr_SetString(
+            ffi::PyExc_RuntimeError,
+            c"os.fork() is refused inside the BEAM: it would copy the whole VM. Use subprocess or multiprocessing with the 'spawn' or 'forkserver' start method, or set config :erlang_python, allow_fork: true".as_ptr(),
+        );
+        return -1;
+    }
+    0
 }
 
 unsafe fn check(status: ffi::PyStatus, config: &mut ffi::PyConfig) -> Result<(), String> {

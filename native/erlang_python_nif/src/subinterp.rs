@@ -3,7 +3,8 @@
 //! Each subinterpreter belongs to one context thread, which creates it, enters it for
 //! every batch of requests and ends it. A companion thread holds a second thread state
 //! in the same interpreter, because raising an interrupt needs a thread attached to the
-//! target's own interpreter (DESIGN.md §3). It is created on a fresh thread on purpose:
+//! target's own interpreter (from another interpreter it finds nothing, and with no
+//! thread state at all it crashes). It is created on a fresh thread on purpose:
 //! a thread state made on a shared thread would capture that thread's later attaches.
 
 use std::sync::Weak;
@@ -20,10 +21,13 @@ use crate::context::Context;
 #[cfg(Py_3_12)]
 pub unsafe fn create() -> Result<*mut ffi::PyThreadState, String> {
     let config = ffi::PyInterpreterConfig {
-        // Never share the main allocator with an own GIL (DESIGN.md §3).
+        // An own GIL must never share the main allocator (3.14 accepts it, then
+        // corrupts memory under parallel use).
         use_main_obmalloc: 0,
+        // fork() would copy the whole VM; CPython refuses it in subinterpreters with
+        // a RuntimeError. fork+exec (subprocess, multiprocessing's spawn) is fine.
         allow_fork: 0,
-        allow_exec: 0,
+        allow_exec: 1,
         allow_threads: 1,
         allow_daemon_threads: 0,
         // Extensions that do not declare subinterpreter support refuse to import,

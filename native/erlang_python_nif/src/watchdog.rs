@@ -5,12 +5,14 @@
 //! It may block for a long time behind C code holding the GIL, which is why it is a
 //! dedicated thread and never a BEAM scheduler.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use pyo3::ffi;
 
 use crate::context::Context;
+use crate::object::Home;
 use crate::runtime::attached;
 
 static INTERRUPTS: OnceLock<flume::Sender<(Arc<Context>, u64)>> = OnceLock::new();
@@ -26,6 +28,25 @@ pub fn register(context: &Arc<Context>) {
     let mut contexts = CONTEXTS.lock().unwrap_or_else(|poison| poison.into_inner());
     contexts.retain(|context| context.strong_count() > 0);
     contexts.push(Arc::downgrade(context));
+}
+
+/// Where objects made in interpreter `interp` are released: the janitor for the main
+/// interpreter, the owning context thread for a subinterpreter.
+pub fn home_of(interp: i64) -> Option<Home> {
+    let runtime = crate::runtime::get()?;
+    if runtime.home.interp == interp {
+        return Some(runtime.home.clone());
+    }
+    CONTEXTS
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .iter()
+        .find(|context| {
+            context
+                .upgrade()
+                .is_some_and(|context| context.interp_id.load(Ordering::Relaxed) == interp)
+        })
+        .map(|context| Home::context(context.clone(), interp))
 }
 
 fn watch_callers() {

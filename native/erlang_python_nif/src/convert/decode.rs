@@ -13,7 +13,7 @@ pub struct Decoder<'a, 'py> {
     pub py: Python<'py>,
     pub types: &'a ErlangTypes,
     /// The interpreter decoding: handles from others are refused.
-    pub interp: usize,
+    pub interp: i64,
 }
 
 type Decoded<'py> = Result<Bound<'py, PyAny>, ConvertError>;

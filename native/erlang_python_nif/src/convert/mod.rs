@@ -1,4 +1,4 @@
-//! The data model (DESIGN.md §5): Erlang terms to Python objects and back.
+//! The data model (see the `Py` moduledoc): Erlang terms to Python objects and back.
 //!
 //! Both directions are recursive with an explicit depth bound, so hostile input
 //! (200 000 nested lists, a self-referencing Python list) gives an error instead of
@@ -23,6 +23,8 @@ pub enum ConvertError {
     Unsupported(&'static str),
     UnhashableKey,
     DuplicateKey,
+    /// A handle whose subinterpreter was destroyed.
+    Gone,
     Python(PyErr),
 }
 
@@ -45,6 +47,9 @@ impl ConvertError {
             ConvertError::DuplicateKey => {
                 "two Python keys convert to the same Elixir key".to_string()
             }
+            ConvertError::Gone => {
+                "this Py.Object cannot be used: its interpreter is gone".to_string()
+            }
             ConvertError::Python(err) => err.to_string(),
         }
     }
@@ -58,4 +63,6 @@ pub struct ErlangTypes {
     pub reference: Py<PyType>,
     /// `erlang.Buffer`, the exporter behind `{:buffer, binary}` memoryviews.
     pub buffer: Py<PyType>,
+    /// `erlang.CallbackError`, raised by `erlang.call` when the Elixir function fails.
+    pub callback_error: Py<PyType>,
 }
