@@ -67,7 +67,10 @@ defmodule Py.Request do
     receive do
       {ref, {:output, text}} when is_map_key(pending, ref) ->
         IO.write(text)
-        await_all(pool, pending, results, deadline)
+
+        if remaining(deadline) == 0,
+          do: give_up_all(pool, pending, results),
+          else: await_all(pool, pending, results, deadline)
 
       {ref, {:callback, token, seq, name, args}} when is_map_key(pending, ref) ->
         Py.Callback.run_for_frame(token, seq, name, args, deadline)
@@ -76,11 +79,14 @@ defmodule Py.Request do
       {ref, result} when is_map_key(pending, ref) ->
         await_all(pool, Map.delete(pending, ref), Map.put(results, ref, result), deadline)
     after
-      remaining(deadline) ->
-        Enum.reduce(pending, results, fn {ref, id}, acc ->
-          Map.put(acc, ref, give_up({:pool, pool}, id, ref))
-        end)
+      remaining(deadline) -> give_up_all(pool, pending, results)
     end
+  end
+
+  defp give_up_all(pool, pending, results) do
+    Enum.reduce(pending, results, fn {ref, id}, acc ->
+      Map.put(acc, ref, give_up({:pool, pool}, id, ref))
+    end)
   end
 
   @doc false
@@ -194,7 +200,11 @@ defmodule Py.Request do
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
-        await(target, id, ref, deadline)
+        # A call that prints without pause never leaves the mailbox quiet for
+        # `after` to fire: the deadline is checked here too.
+        if remaining(deadline) == 0,
+          do: give_up(target, id, ref),
+          else: await(target, id, ref, deadline)
 
       {^ref, {:callback, token, seq, name, args}} ->
         Py.Callback.run_for_frame(token, seq, name, args, deadline)

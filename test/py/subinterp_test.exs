@@ -75,13 +75,15 @@ defmodule Py.SubinterpTest do
     refute_receive _, 50
   end
 
-  test "handles outlive nothing: a destroyed interpreter answers :stopped" do
+  test "handles outlive nothing: a destroyed interpreter's handle says it is gone" do
     {:ok, other} = Py.Subinterp.create()
     {:ok, obj} = Py.Subinterp.eval(other, "object()")
     :ok = Py.Subinterp.destroy(other)
-    Process.sleep(50)
-    assert Py.repr(obj) == {:error, :stopped}
-    assert inspect(obj) == "#Py.Object<?>"
+
+    assert Py.repr(obj) ==
+             {:error, {:invalid, "this Py.Object cannot be used: its interpreter is gone"}}
+
+    assert inspect(obj) == "#Py.Object<unavailable: interpreter gone>"
   end
 
   test "a timeout interrupts Python in the subinterpreter", %{interp: interp} do

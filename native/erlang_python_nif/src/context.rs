@@ -123,6 +123,7 @@ pub struct Context {
     output_sends: AtomicUsize,
     /// `threading.get_ident()` of the context thread, for interrupts.
     pub thread_ident: AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
     /// `PyInterpreterState_GetID` of the interpreter this context runs.
     pub interp_id: std::sync::atomic::AtomicI64,
     /// For subinterpreters: the thread that raises interrupts in this interpreter
@@ -142,6 +143,7 @@ impl Context {
             last_done: AtomicU64::new(0),
             output_sends: AtomicUsize::new(0),
             thread_ident: AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
             interp_id: std::sync::atomic::AtomicI64::new(0),
             interrupter: Mutex::new(None),
         });
@@ -382,8 +384,10 @@ impl Context {
         }
     }
 
-    /// Asks the thread to stop once the requests queued before this are answered.
+    /// Refuses new requests from now on and asks the thread to stop once the
+    /// requests already queued are answered.
     pub fn stop(&self) {
+        self.close();
         self.pending.fetch_add(1, Ordering::Release);
         if self.tx.send(Job::Stop).is_err() {
             self.pending.fetch_sub(1, Ordering::Release);
@@ -393,6 +397,12 @@ impl Context {
     /// Refuses new requests from now on (see `submit`).
     pub fn close(&self) {
         self.lock().close();
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Stopped or stopping: for a subinterpreter, its interpreter is going away.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Queues a handle's object to be dropped on this context's thread.

@@ -277,7 +277,7 @@ fn object_submit<'a>(
     frame: Term<'a>,
 ) -> Term<'a> {
     match object.home_context() {
-        Some(context) => {
+        Some(context) if !context.is_closed() => {
             if let Some((frame_context, token)) = parked_frame(frame) {
                 if Arc::ptr_eq(&context, &frame_context) {
                     if let Some(reply) = submit_nested(env, &context, &token, reference, op) {
@@ -287,7 +287,8 @@ fn object_submit<'a>(
             }
             submit_to(env, &context, reference, op, wait)
         }
-        None if object.is_subinterp() => (
+        None if !object.is_subinterp() => atoms::main().encode(env),
+        _ => (
             atoms::error(),
             (
                 atoms::invalid(),
@@ -295,7 +296,6 @@ fn object_submit<'a>(
             ),
         )
             .encode(env),
-        None => atoms::main().encode(env),
     }
 }
 

@@ -119,9 +119,12 @@ impl PyObj {
         matches!(self.home.to, HomeThread::Context(_))
     }
 
-    /// True when the object's subinterpreter has been destroyed.
+    /// True when the object's subinterpreter has been destroyed (or is being).
     pub fn is_orphaned(&self) -> bool {
-        self.is_subinterp() && self.home_context().is_none()
+        self.is_subinterp()
+            && self
+                .home_context()
+                .is_none_or(|context| context.is_closed())
     }
 
     /// The object, if it belongs to interpreter `interp`.
