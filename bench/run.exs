@@ -1,4 +1,4 @@
-# Benchmarks of BENCH.md: `mix run bench/run.exs [--only NAME[,NAME]] [--python PATH]`.
+# Benchmark workloads: `mix run bench/run.exs [--only NAME[,NAME]] [--python PATH]`.
 #
 # Each workload warms up, runs 3 times and reports the median, one line per workload
 # (`NAME value unit`), and the same as JSON in bench/results/latest.json. The machine

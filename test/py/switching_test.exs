@@ -4,8 +4,6 @@ defmodule Py.SwitchingTest do
   @moduletag :slow
   @moduletag timeout: 300_000
 
-  @priv Path.join(File.cwd!(), "priv/native")
-
   defp mix_run(code, env) do
     System.cmd("mix", ["run", "--no-compile", "-e", code],
       env: [{"MIX_ENV", "test"} | env],
@@ -13,24 +11,10 @@ defmodule Py.SwitchingTest do
     )
   end
 
+  @tag :multi_interpreter
   test "every interpreter built here loads without a rebuild when selected" do
-    record = Py.Native.Artifact.build_record(@priv)
-    # Artifacts built from older sources are left out: `mix compile` would rebuild them.
-    executables =
-      record.artifacts
-      |> Map.values()
-      |> Enum.map(& &1.executable)
-      |> Enum.uniq()
-      |> Enum.filter(fn executable ->
-        case Py.Interpreter.info(executable) do
-          {:ok, info} -> Py.Native.Artifact.up_to_date?(info)
-          {:error, _} -> false
-        end
-      end)
-
-    if length(executables) < 2 do
-      IO.puts("\nOnly one interpreter is built here: switching is checked against it alone.")
-    end
+    executables = Py.Test.Interpreters.built()
+    assert length(executables) >= 2
 
     for executable <- executables do
       code = "{:ok, i} = Py.runtime_info(); IO.puts(\"executable=\" <> i.executable)"
@@ -40,36 +24,30 @@ defmodule Py.SwitchingTest do
     end
   end
 
+  @tag :subinterp
   test "the default pool can run subinterpreters, and execution_mode says so" do
     {:ok, info} = Py.runtime_info()
+    code = ~S[IO.puts("mode=#{Py.execution_mode()} " <> inspect(Py.eval("6 * 7")))]
 
-    if info.subinterpreters do
-      code = ~S[IO.puts("mode=#{Py.execution_mode()} " <> inspect(Py.eval("6 * 7")))]
-
-      {output, status} =
-        System.cmd(
-          "elixir",
-          [
-            "--erl",
-            "-erlang_python default_pool_mode subinterp",
-            "-S",
-            "mix",
-            "run",
-            "--no-compile",
-            "-e",
-            code
-          ],
-          env: [{"MIX_ENV", "test"}, {"ERLANG_PYTHON", info.executable}],
-          stderr_to_stdout: true
-        )
-
-      assert status == 0, output
-      assert output =~ "mode=subinterp {:ok, 42}"
-    else
-      IO.puts(
-        "\nSkipped: subinterpreters need Python 3.12+ (running #{info.version_info |> Tuple.to_list() |> Enum.join(".")})."
+    {output, status} =
+      System.cmd(
+        "elixir",
+        [
+          "--erl",
+          "-erlang_python default_pool_mode subinterp",
+          "-S",
+          "mix",
+          "run",
+          "--no-compile",
+          "-e",
+          code
+        ],
+        env: [{"MIX_ENV", "test"}, {"ERLANG_PYTHON", info.executable}],
+        stderr_to_stdout: true
       )
-    end
+
+    assert status == 0, output
+    assert output =~ "mode=subinterp {:ok, 42}"
   end
 
   test "a missing interpreter gets an error that names it" do

@@ -475,8 +475,12 @@ impl Context {
             reference,
             ..
         } = request;
-        self.settle_interrupt(py, id);
         let mut inflight = self.lock();
+        if inflight.raising || inflight.interrupted == Some(id) {
+            drop(inflight);
+            self.settle_interrupt(py, id);
+            inflight = self.lock();
+        }
         let Some(mut slot) = inflight.finish(id) else {
             return;
         };

@@ -40,13 +40,27 @@ fn walk(term: Term<'_>, left: &mut isize, depth: usize) {
             }
         }
         TermType::Tuple => {
-            if let Ok(items) = rustler::types::tuple::get_tuple(term) {
-                *left -= items.len() as isize + 1;
-                for item in items {
-                    walk(item, left, depth + 1);
-                    if *left < 0 {
-                        return;
-                    }
+            let mut arity = 0;
+            let mut items = std::ptr::null();
+            // SAFETY: `term` is a tuple of `env`; the array stays valid as long as it.
+            let ok = unsafe {
+                rustler::sys::enif_get_tuple(
+                    term.get_env().as_c_arg(),
+                    term.as_c_arg(),
+                    &mut arity,
+                    &mut items,
+                )
+            };
+            if ok == 0 {
+                return;
+            }
+            *left -= arity as isize + 1;
+            for index in 0..arity as usize {
+                // SAFETY: `index` is below the tuple's arity.
+                let item = unsafe { rustler::Term::new(term.get_env(), *items.add(index)) };
+                walk(item, left, depth + 1);
+                if *left < 0 {
+                    return;
                 }
             }
         }
