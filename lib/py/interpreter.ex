@@ -13,8 +13,6 @@ defmodule Py.Interpreter do
     5. the first `python3` on `PATH`
   """
 
-  import Bitwise, only: [band: 2]
-
   @typedoc "What `info/1` learns about one interpreter."
   @type info :: %{
           required(:path) => String.t(),
@@ -42,38 +40,6 @@ defmodule Py.Interpreter do
 
   @min_version {3, 9}
   @project_file Path.join(".erlang_python", "python")
-  @probe_timeout 10_000
-
-  # Interpreter names worth probing; `python3-config` and friends are scripts, not
-  # interpreters, and `python3.13t` is the free-threaded build.
-  @python_name ~r/\Apython3(\.\d+t?)?\z/
-
-  # Printed as key=value lines so no JSON library is needed on our side. Written to
-  # run on any Python still around (2.7 included) so old versions can be described
-  # and then rejected by check/1 with a helpful message.
-  @probe """
-  import os, sys, sysconfig
-  def p(key, value):
-      sys.stdout.write("%s=%s\\n" % (key, "" if value is None else value))
-  cv = sysconfig.get_config_var
-  p("probe", "erlang_python")
-  p("executable", sys.executable)
-  p("real_executable", os.path.realpath(sys.executable))
-  p("version", sys.version.split()[0])
-  p("version_info", "%d.%d.%d" % tuple(sys.version_info[:3]))
-  p("gil_disabled", cv("Py_GIL_DISABLED"))
-  p("enable_shared", cv("Py_ENABLE_SHARED"))
-  p("ldlibrary", cv("LDLIBRARY"))
-  p("instsoname", cv("INSTSONAME"))
-  p("libdir", cv("LIBDIR"))
-  p("libpl", cv("LIBPL"))
-  p("multiarch", cv("MULTIARCH"))
-  p("framework_prefix", cv("PYTHONFRAMEWORKPREFIX"))
-  p("include", sysconfig.get_path("include"))
-  p("prefix", sys.prefix)
-  p("base_prefix", getattr(sys, "base_prefix", sys.prefix))
-  p("platform", sysconfig.get_platform())
-  """
 
   @not_found """
   No Python interpreter found. erlang_python needs CPython 3.9 or newer built with a \
@@ -102,15 +68,7 @@ defmodule Py.Interpreter do
       info.abi_tag      #=> "cp311"
   """
   @spec info(Path.t()) :: {:ok, info()} | {:error, String.t()}
-  def info(path) when is_binary(path) do
-    path = resolve_command(path)
-
-    with :ok <- check_executable(path),
-         {:ok, output} <- run_probe(path),
-         {:ok, fields} <- parse_probe(path, output) do
-      build_info(path, fields)
-    end
-  end
+  def info(path) when is_binary(path), do: Py.Interpreter.Probe.describe(path)
 
   @doc """
   Checks that a described interpreter can be used to build and load the NIF.
@@ -350,194 +308,7 @@ defmodule Py.Interpreter do
       #=> ["3.13.0", "3.12.1", "3.11.7", "3.11.2"]
   """
   @spec discover(keyword()) :: [info()]
-  def discover(opts \\ []) do
-    env = env_lookup(opts)
-    timeout = Keyword.get(opts, :timeout, @probe_timeout)
-
-    env
-    |> candidate_dirs()
-    |> Enum.flat_map(&pythons_in/1)
-    # Symlinks such as python3 -> python3.11 need probing only once.
-    |> Enum.uniq_by(&realpath/1)
-    |> Task.async_stream(&info/1,
-      timeout: timeout,
-      on_timeout: :kill_task,
-      max_concurrency: System.schedulers_online() * 2
-    )
-    |> Enum.flat_map(fn
-      {:ok, {:ok, info}} -> [info]
-      _failed_or_timed_out -> []
-    end)
-    # Different launchers (a pyenv shim, a versioned name) can run the same binary.
-    |> Enum.uniq_by(& &1.real_executable)
-    |> Enum.sort_by(&{&1.version_info, &1.free_threaded}, :desc)
-  end
-
-  defp candidate_dirs(env) do
-    home = present(env.("HOME")) || System.user_home() || "/"
-    pyenv = present(env.("PYENV_ROOT")) || Path.join(home, ".pyenv")
-    uv = present(env.("UV_PYTHON_INSTALL_DIR")) || Path.join(home, ".local/share/uv/python")
-    cache = present(env.("ERLANG_PYTHON_CACHE")) || Path.join(home, ".cache/erlang_python")
-
-    Enum.uniq(
-      path_dirs(env) ++
-        Path.wildcard(Path.join(pyenv, "versions/*/bin")) ++
-        Path.wildcard(Path.join(uv, "*/bin")) ++
-        Path.wildcard(Path.join(cache, "python/*/bin")) ++
-        ["/usr/bin", "/usr/local/bin"] ++
-        Path.wildcard("/opt/python*/bin") ++ ["/opt/homebrew/bin"]
-    )
-  end
-
-  defp pythons_in(dir) do
-    case File.ls(dir) do
-      {:ok, names} ->
-        for name <- Enum.sort(names),
-            Regex.match?(@python_name, name),
-            path = Path.join(dir, name),
-            check_executable(path) == :ok,
-            do: path
-
-      {:error, _} ->
-        []
-    end
-  end
-
-  ## Running the probe
-
-  # A bare name is what people type ("python3", "python3.13"); Path.expand would
-  # wrongly turn it into a file in the cwd.
-  defp resolve_command(path) do
-    if Path.basename(path) == path and not File.exists?(path) do
-      System.find_executable(path) || Path.expand(path)
-    else
-      Path.expand(path)
-    end
-  end
-
-  defp check_executable(path) do
-    case File.stat(path) do
-      {:ok, %File.Stat{type: :directory}} ->
-        {:error, "#{path} is a directory, not a Python interpreter"}
-
-      {:ok, %File.Stat{mode: mode}} ->
-        if executable_mode?(mode),
-          do: :ok,
-          else: {:error, "#{path} is not executable (chmod +x it or pick another interpreter)"}
-
-      {:error, :enoent} ->
-        {:error, "#{path} does not exist"}
-
-      {:error, reason} ->
-        {:error, "cannot access #{path}: #{:file.format_error(reason)}"}
-    end
-  end
-
-  # Windows has no execute bits; there the probe itself tells whether it runs.
-  defp executable_mode?(mode) do
-    match?({:win32, _}, :os.type()) or band(mode, 0o111) != 0
-  end
-
-  defp run_probe(path) do
-    case System.cmd(path, ["-c", @probe], stderr_to_stdout: true) do
-      {output, 0} ->
-        {:ok, output}
-
-      {output, status} ->
-        {:error, "#{path} exited with status #{status}: #{excerpt(output)}"}
-    end
-  rescue
-    # The file can vanish or lose its permissions between the check and the run.
-    error -> {:error, "cannot run #{path}: #{Exception.message(error)}"}
-  end
-
-  defp parse_probe(path, output) do
-    # stderr is merged into stdout, so unrelated lines (warnings) are skipped.
-    fields =
-      for line <- String.split(output, ["\r\n", "\n"]),
-          [key, value] <- [String.split(line, "=", parts: 2)],
-          into: %{},
-          do: {key, value}
-
-    if fields["probe"] == "erlang_python" do
-      {:ok, fields}
-    else
-      {:error,
-       "#{path} ran but does not look like a Python interpreter (output: #{excerpt(output)})"}
-    end
-  end
-
-  defp build_info(path, fields) do
-    with {:ok, {major, minor, _} = version_info} <- parse_version(path, fields["version_info"]) do
-      free_threaded = fields["gil_disabled"] == "1"
-      enable_shared = fields["enable_shared"] == "1"
-      # A static build may still have a libpython lying around; it is not what it runs.
-      libpython = if enable_shared, do: find_libpython(fields)
-      include_dir = present(fields["include"])
-      prefix = fields["prefix"] || ""
-      base_prefix = present(fields["base_prefix"]) || prefix
-
-      {:ok,
-       %{
-         path: path,
-         executable: fields["executable"] || path,
-         real_executable: present(fields["real_executable"]) || path,
-         version: fields["version"] || "#{major}.#{minor}",
-         version_info: version_info,
-         free_threaded: free_threaded,
-         abi_tag: "cp#{major}#{minor}" <> if(free_threaded, do: "t", else: ""),
-         enable_shared: enable_shared,
-         shared: libpython != nil,
-         libpython: libpython,
-         libdir: present(fields["libdir"]),
-         include_dir: include_dir,
-         headers: include_dir != nil and File.regular?(Path.join(include_dir, "Python.h")),
-         prefix: prefix,
-         base_prefix: base_prefix,
-         venv: prefix != base_prefix,
-         platform: fields["platform"] || ""
-       }}
-    end
-  end
-
-  defp parse_version(path, text) do
-    with true <- is_binary(text),
-         [major, minor, micro] <- String.split(text, "."),
-         {major, ""} <- Integer.parse(major),
-         {minor, ""} <- Integer.parse(minor),
-         {micro, ""} <- Integer.parse(micro) do
-      {:ok, {major, minor, micro}}
-    else
-      _ -> {:error, "#{path} reported an unreadable version: #{inspect(text)}"}
-    end
-  end
-
-  # LIBDIR is where `make install` put the library, but relocatable builds (uv's,
-  # python-build-standalone) keep the build machine's LIBDIR, so look next to the
-  # real prefix too. LDLIBRARY (libpython3.X.so) is what the linker wants; the
-  # versioned INSTSONAME alone still proves the build is shared.
-  defp find_libpython(fields) do
-    names = Enum.flat_map(["ldlibrary", "instsoname"], &List.wrap(present(fields[&1])))
-    libdir = present(fields["libdir"])
-    multiarch = present(fields["multiarch"])
-
-    dirs =
-      [
-        libdir,
-        libdir && multiarch && Path.join(libdir, multiarch),
-        present(fields["libpl"]),
-        present(fields["base_prefix"]) && Path.join(fields["base_prefix"], "lib"),
-        present(fields["framework_prefix"])
-      ]
-      |> Enum.reject(&(&1 in [nil, false]))
-
-    Enum.find_value(names, fn name ->
-      Enum.find_value(dirs, fn dir ->
-        candidate = Path.expand(name, dir)
-        if File.regular?(candidate), do: candidate
-      end)
-    end)
-  end
+  def discover(opts \\ []), do: Py.Interpreter.Discovery.discover(opts)
 
   ## Check messages
 
@@ -582,58 +353,7 @@ defmodule Py.Interpreter do
 
   ## Helpers
 
-  defp env_lookup(opts) do
-    case Keyword.fetch(opts, :env) do
-      {:ok, env} when is_map(env) -> &Map.get(env, &1)
-      :error -> &System.get_env/1
-    end
-  end
-
-  defp path_dirs(env) do
-    separator = if match?({:win32, _}, :os.type()), do: ";", else: ":"
-
-    (env.("PATH") || "")
-    |> String.split(separator, trim: true)
-  end
-
-  # Searches the (possibly injected) PATH rather than the OS one, so tests and
-  # callers with a custom environment get the same answer select/1 would give.
-  defp find_on_path(name, env) do
-    Enum.find_value(path_dirs(env), fn dir ->
-      candidate = Path.expand(name, dir)
-      if check_executable(candidate) == :ok, do: candidate
-    end)
-  end
-
-  defp present(nil), do: nil
-  defp present(""), do: nil
-  defp present(value) when is_binary(value), do: value
-  # config files may hold a charlist path
-  defp present(value) when is_list(value), do: present(List.to_string(value))
-
-  defp excerpt(output) do
-    output = String.trim(output)
-    output = if output == "", do: "(no output)", else: output
-
-    if String.length(output) > 500, do: String.slice(output, 0, 500) <> "...", else: output
-  end
-
-  # Elixir has no realpath; resolve symlinks one path component at a time.
-  defp realpath(path), do: resolve_links(Path.split(Path.expand(path)), "", 0)
-
-  defp resolve_links([], resolved, _hops), do: resolved
-
-  defp resolve_links([part | rest], resolved, hops) do
-    current = if resolved == "", do: part, else: Path.join(resolved, part)
-
-    case File.read_link(current) do
-      # Guard against symlink loops, as the OS does with ELOOP.
-      {:ok, target} when hops < 40 ->
-        absolute = Path.expand(target, Path.dirname(current))
-        resolve_links(Path.split(absolute) ++ rest, "", hops + 1)
-
-      _ ->
-        resolve_links(rest, current, hops)
-    end
-  end
+  defp env_lookup(opts), do: Py.Interpreter.Discovery.env_lookup(opts)
+  defp find_on_path(name, env), do: Py.Interpreter.Discovery.find_on_path(name, env)
+  defp present(value), do: Py.Interpreter.Discovery.present(value)
 end
