@@ -126,5 +126,10 @@ defmodule Py.Native do
   def semaphore_max, do: nif_error()
   def semaphore_set_max(_max), do: nif_error()
   def object_count, do: nif_error()
+  def state_store(_key, _value), do: nif_error()
+  def state_fetch(_key), do: nif_error()
+  def state_delete(_key), do: nif_error()
+  def state_keys, do: nif_error()
+  def state_incr(_key, _by), do: nif_error()
   def noop, do: nif_error()
 end

@@ -59,4 +59,7 @@ rustler::atoms! {
     panic,
     heavy,
     gone,
+    not_found,
+    not_integer,
+    overflow,
 }

@@ -14,8 +14,12 @@ use crate::output;
 const SOURCE: &std::ffi::CStr = c"
 import io as _io
 
+import functools as _functools
+
+@_functools.total_ordering
 class _Term:
-    '''An Erlang term that Python holds but does not interpret.'''
+    '''An Erlang term that Python holds but does not interpret. Equal terms compare
+    equal and hash alike; ordering is consistent (by encoding), not Erlang's.'''
     __slots__ = ('_etf',)
 
     def __init__(self, etf):
@@ -26,11 +30,47 @@ class _Term:
     def __eq__(self, other):
         return type(other) is type(self) and other._etf == self._etf
 
+    def __lt__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._etf < other._etf
+
     def __hash__(self):
         return hash((type(self).__name__, self._etf))
 
     def __reduce__(self):
         return (type(self), (self._etf,))
+
+class Atom:
+    '''An Erlang atom. erlang.atom(name) makes one; Python creates atoms no other way.
+    Atoms are never garbage collected: make them from a fixed set of names only.'''
+    __slots__ = ('name',)
+
+    def __init__(self, name):
+        if not isinstance(name, str):
+            raise TypeError('an atom name must be a str')
+        if len(name) > 255:
+            raise ValueError('an atom name has at most 255 characters')
+        self.name = name
+
+    def __eq__(self, other):
+        return type(other) is Atom and other.name == self.name
+
+    def __hash__(self):
+        return hash(('erlang.Atom', self.name))
+
+    def __repr__(self):
+        return 'erlang.atom(%r)' % self.name
+
+    def __str__(self):
+        return self.name
+
+    def __reduce__(self):
+        return (Atom, (self.name,))
+
+def atom(name):
+    '''The atom `name` (an erlang.Atom), which converts to an Elixir atom.'''
+    return Atom(name)
 
 class Pid(_Term):
     '''An Erlang process identifier. Send it back to Elixir to get the same pid.'''
@@ -120,6 +160,7 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
     globals.set_item("call", callback::call_function(py)?)?;
     globals.set_item("self", callback::self_function(py)?)?;
     globals.set_item("_registered", callback::registered_function(py)?)?;
+    crate::bridge::install(py, &globals)?;
     py.run(SOURCE, Some(&globals), None)?;
 
     let sys = py.import("sys")?;
@@ -140,5 +181,6 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
         reference: class("Ref")?,
         buffer,
         callback_error: class("CallbackError")?,
+        atom: class("Atom")?,
     })
 }

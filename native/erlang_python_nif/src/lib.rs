@@ -2,6 +2,7 @@
 //! for the threads that execute Python, and `convert` for the data model.
 
 mod atoms;
+mod bridge;
 mod buffer;
 mod callback;
 mod context;
@@ -18,6 +19,7 @@ mod pool;
 mod runner;
 mod runtime;
 mod semaphore;
+mod state;
 mod subinterp;
 mod term_size;
 mod watchdog;

@@ -13,6 +13,7 @@ use crate::pool::Pool;
 use crate::runner::ThreadReply;
 use crate::runtime;
 use crate::semaphore;
+use crate::state;
 use crate::term_size;
 use crate::worker::{self, FrameToken, Kind};
 
@@ -386,4 +387,38 @@ fn object_count() -> i64 {
 #[rustler::nif]
 fn noop() -> Atom {
     atoms::ok()
+}
+
+#[rustler::nif]
+fn state_store(key: Term<'_>, value: Term<'_>) -> Atom {
+    state::set(state::key(key), state::value(value));
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn state_fetch<'a>(env: Env<'a>, key: Term<'a>) -> Term<'a> {
+    match state::get(env, &state::key(key)) {
+        Some(value) => (atoms::ok(), value).encode(env),
+        None => (atoms::error(), atoms::not_found()).encode(env),
+    }
+}
+
+#[rustler::nif]
+fn state_delete(key: Term<'_>) -> Atom {
+    state::delete(&state::key(key));
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn state_keys(env: Env<'_>) -> Vec<Term<'_>> {
+    state::keys(env)
+}
+
+#[rustler::nif]
+fn state_incr<'a>(env: Env<'a>, key: Term<'a>, by: i64) -> Term<'a> {
+    match state::incr(state::key(key), by) {
+        Ok(value) => (atoms::ok(), value).encode(env),
+        Err(state::IncrError::NotInteger) => (atoms::error(), atoms::not_integer()).encode(env),
+        Err(state::IncrError::Overflow) => (atoms::error(), atoms::overflow()).encode(env),
+    }
 }

@@ -5,16 +5,14 @@
 use std::sync::RwLock;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyTuple, PyType};
+use pyo3::types::PyTuple;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::decode::Decoder;
 use crate::convert::encode::Encoder_;
-use crate::convert::ErlangTypes;
 use crate::worker::callback_result;
 
 static RUNNER: RwLock<Option<LocalPid>> = RwLock::new(None);
@@ -45,12 +43,7 @@ pub fn call<'py>(
     let runner = *RUNNER.read().unwrap_or_else(|poison| poison.into_inner());
     let runner =
         runner.ok_or_else(|| PyRuntimeError::new_err("the callback runner is not running"))?;
-    let types = interpreter_types(py)?;
-    // SAFETY: attached, so there is a current interpreter.
-    let interp = unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()) };
-    let home = crate::watchdog::home_of(interp)
-        .ok_or_else(|| PyRuntimeError::new_err("this interpreter is shutting down"))?;
-
+    let view = crate::bridge::View::current(py)?;
     let (tx, rx) = flume::bounded(1);
     let token = ResourceArc::new(ThreadReply { tx });
     let mut message = OwnedEnv::new();
@@ -58,8 +51,8 @@ pub fn call<'py>(
         let encoder = Encoder_ {
             py,
             env,
-            types: &types,
-            home: &home,
+            types: &view.types,
+            home: &view.home,
         };
         let mut items = Vec::with_capacity(args.len());
         for arg in args.iter() {
@@ -84,22 +77,8 @@ pub fn call<'py>(
         answer.map_err(|_| PyRuntimeError::new_err("the callback runner went away"))?;
     let decoder = Decoder {
         py,
-        types: &types,
-        interp,
+        types: &view.types,
+        interp: view.interp,
     };
-    env.run(|env| callback_result(py, &decoder, &types.callback_error, term.load(env)))
-}
-
-/// The `erlang` types of the calling thread's interpreter.
-fn interpreter_types(py: Python<'_>) -> PyResult<ErlangTypes> {
-    let module = py.import("erlang")?;
-    let class = |name: &str| -> PyResult<Py<PyType>> {
-        Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
-    };
-    Ok(ErlangTypes {
-        pid: class("Pid")?,
-        reference: class("Ref")?,
-        buffer: class("Buffer")?,
-        callback_error: class("CallbackError")?,
-    })
+    env.run(|env| callback_result(py, &decoder, &view.types.callback_error, term.load(env)))
 }

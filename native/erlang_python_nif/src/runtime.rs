@@ -58,6 +58,7 @@ pub fn main_types(py: Python<'_>) -> PyResult<ErlangTypes> {
         reference: types.reference.clone_ref(py),
         buffer: types.buffer.clone_ref(py),
         callback_error: types.callback_error.clone_ref(py),
+        atom: types.atom.clone_ref(py),
     })
 }
 

@@ -90,6 +90,15 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         if class.is(self.types.pid.bind(self.py)) || class.is(self.types.reference.bind(self.py)) {
             return self.opaque(obj);
         }
+        if class.is(self.types.atom.bind(self.py)) {
+            let name = obj.getattr("name")?;
+            let name = name
+                .cast::<PyString>()
+                .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?;
+            return rustler::Atom::from_str(env, name.to_str()?)
+                .map(|atom| atom.encode(env))
+                .map_err(|_| ConvertError::Unsupported("an atom name over 255 characters"));
+        }
         Ok(self.handle(obj))
     }
 

@@ -65,4 +65,6 @@ pub struct ErlangTypes {
     pub buffer: Py<PyType>,
     /// `erlang.CallbackError`, raised by `erlang.call` when the Elixir function fails.
     pub callback_error: Py<PyType>,
+    /// `erlang.Atom`: the one way Python makes an atom (`erlang.atom(name)`).
+    pub atom: Py<PyType>,
 }
