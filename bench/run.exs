@@ -178,6 +178,46 @@ workloads = [
        :skipped
      end
    end},
+  {"callback", "us/callback",
+   fn ->
+     # 10 000 erlang.call()s inside one Py.call: the frame parks, the caller runs the
+     # function and answers, the frame resumes.
+     :ok = Py.register_function(:bench_echo, fn [x] -> x end)
+
+     :ok =
+       Py.exec("def callbacks(n):\n    for i in range(n):\n        erlang.call('bench_echo', i)")
+
+     Bench.median(fn ->
+       {micros, {:ok, nil}} = :timer.tc(fn -> Py.call(:__main__, :callbacks, [10_000]) end)
+       micros / 10_000
+     end)
+   end},
+  {"callback_linearity", "x (10 000 vs 100 callbacks)",
+   fn ->
+     time = fn n ->
+       Bench.median(fn ->
+         {micros, {:ok, nil}} = :timer.tc(fn -> Py.call(:__main__, :callbacks, [n]) end)
+         micros
+       end)
+     end
+
+     time.(10_000) / time.(100)
+   end},
+  {"state_incr_elixir", "ops/s",
+   fn ->
+     us = Bench.per_call(100_000, fn -> Py.State.incr("bench_counter") end)
+     1_000_000 / us
+   end},
+  {"state_incr_python", "ops/s",
+   fn ->
+     :ok =
+       Py.exec("def bump(n):\n    for _ in range(n):\n        erlang.state_incr('bench_counter')")
+
+     Bench.median(fn ->
+       {micros, {:ok, nil}} = :timer.tc(fn -> Py.call(:__main__, :bump, [100_000]) end)
+       100_000 / (micros / 1_000_000)
+     end)
+   end},
   {"memory_soak", "MB growth",
    fn ->
      :erlang.garbage_collect()

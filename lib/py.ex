@@ -55,7 +55,16 @@ defmodule Py do
         python: "/path/to/python3",     # the interpreter (see README: choosing the Python)
         default_pool_size: 8,           # contexts in :default (default: schedulers online)
         default_pool_mode: :subinterp,  # :worker (default) or :subinterp (3.12+)
-        max_concurrent: 64              # Py.Semaphore permits (default: schedulers × 2 + 1)
+        max_concurrent: 64,             # Py.Semaphore permits (default: schedulers × 2 + 1)
+        allow_fork: false               # os.fork() would copy the whole VM (default: refused)
+
+  ## Subprocesses
+
+  `subprocess`, `os.system`, `os.popen` and `multiprocessing` with the `spawn` and
+  `forkserver` start methods work from any context, subinterpreter or Python thread,
+  with exact exit codes (the application restores the default SIGCHLD disposition,
+  which the VM sets to ignored). `os.fork()` and multiprocessing's `fork` method raise
+  `RuntimeError` unless `allow_fork: true`.
 
   ## Output
 

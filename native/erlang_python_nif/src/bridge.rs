@@ -61,7 +61,7 @@ impl View {
     }
 
     /// `obj` as an Erlang term in the external term format.
-    pub fn to_etf(&self, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    pub fn encode_etf(&self, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         OwnedEnv::new().run(|env| {
             let encoder = Encoder_ {
                 py: obj.py(),
@@ -76,7 +76,7 @@ impl View {
         })
     }
 
-    pub fn from_etf<'py>(&self, py: Python<'py>, etf: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    pub fn decode_etf<'py>(&self, py: Python<'py>, etf: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         OwnedEnv::new().run(|env| {
             let (term, _) = env
                 .binary_to_term(etf)
@@ -155,7 +155,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
                 state::get(env, &key).map(|term| term.to_binary().as_slice().to_vec())
             });
             match found {
-                Some(etf) => Ok(view.from_etf(py, &etf)?.unbind()),
+                Some(etf) => Ok(view.decode_etf(py, &etf)?.unbind()),
                 None => Ok(default.map_or_else(|| py.None(), Bound::unbind)),
             }
         })?,
@@ -168,7 +168,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
             let key = key_etf(&view, &key)?;
             let value = match value.cast::<PyInt>().ok().and_then(|int| int.extract::<i64>().ok()) {
                 Some(int) if !value.is_instance_of::<pyo3::types::PyBool>() => Value::Int(int),
-                _ => Value::Term(view.to_etf(&value)?),
+                _ => Value::Term(view.encode_etf(&value)?),
             };
             state::set(key, value);
             Ok(())
@@ -204,7 +204,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
                 });
                 let list = PyList::empty(py);
                 for key in keys {
-                    list.append(view.from_etf(py, &key)?)?;
+                    list.append(view.decode_etf(py, &key)?)?;
                 }
                 Ok(list.unbind())
             },
@@ -261,7 +261,7 @@ fn key_etf(view: &View, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
             return Ok(etf);
         }
     }
-    view.to_etf(key)
+    view.encode_etf(key)
 }
 
 fn incr(key: Vec<u8>, by: i64) -> PyResult<i64> {

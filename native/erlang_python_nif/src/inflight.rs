@@ -15,6 +15,8 @@
 //!
 //! The table is generic over what the BEAM side stores (`C`: the caller, `W`: a frame's
 //! wake-up sender, `R`: a reply handed over inline) so the logic is unit-tested alone.
+//! It uses std only: its tests run without the BEAM or libpython, as
+//! `rustc --edition 2021 --test src/inflight.rs -o inflight && ./inflight`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

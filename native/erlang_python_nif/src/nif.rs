@@ -135,6 +135,8 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
 /// `frame` is the token of the frame whose callback is making this call, or nil:
 /// when the call would land on that frame's context, it runs on top of the frame.
 /// Returns `:heavy` for an op too large to copy here: call `pool_submit_dirty`.
+// The NIF's arguments are its Elixir signature; bundling them would only move them.
+#[allow(clippy::too_many_arguments)]
 #[rustler::nif]
 fn pool_submit<'a>(
     env: Env<'a>,
@@ -153,6 +155,7 @@ fn pool_submit<'a>(
 }
 
 /// `pool_submit` for large ops, on a dirty scheduler.
+#[allow(clippy::too_many_arguments)]
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pool_submit_dirty<'a>(
     env: Env<'a>,
