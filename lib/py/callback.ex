@@ -90,10 +90,25 @@ defmodule Py.Callback do
     {:ok, nil}
   end
 
+  # A thread callback has no caller whose deadline it could inherit: it gets this
+  # long (config :callback_timeout), then Python sees a CallbackError.
+  @default_timeout 30_000
+
   @impl true
   def handle_info({:py_callback, token, name, args}, state) do
+    timeout = Application.get_env(:erlang_python, :callback_timeout, @default_timeout)
+
     Task.Supervisor.start_child(Py.CallbackTasks, fn ->
-      Py.Native.runner_reply(token, invoke(name, args))
+      task = Task.Supervisor.async_nolink(Py.CallbackTasks, fn -> invoke(name, args) end)
+
+      result =
+        case Task.yield(task, timeout) || Task.shutdown(task, :brutal_kill) do
+          {:ok, result} -> result
+          {:exit, reason} -> {:error, {:exit, nil, "exited: " <> inspect(reason)}}
+          nil -> {:error, {:timeout, nil, "#{inspect(name)} took longer than #{timeout} ms"}}
+        end
+
+      Py.Native.runner_reply(token, result)
     end)
 
     {:noreply, state}

@@ -105,6 +105,34 @@ defmodule Py.CallbackTest do
     end
   end
 
+  test "a thread callback that takes too long raises CallbackError in Python" do
+    Application.put_env(:erlang_python, :callback_timeout, 200)
+    Py.register_function(:stuck, fn [] -> Process.sleep(:infinity) end)
+
+    try do
+      :ok =
+        Py.exec("""
+        import threading
+        def stuck_in_thread():
+            result = {}
+            def body():
+                try:
+                    erlang.call('stuck')
+                except erlang.CallbackError as error:
+                    result['error'] = (error.kind, str(error))
+            thread = threading.Thread(target=body)
+            thread.start()
+            thread.join()
+            return result['error']
+        """)
+
+      assert {:ok, {"timeout", message}} = Py.call(:__main__, :stuck_in_thread)
+      assert message =~ "took longer than 200 ms"
+    after
+      Application.delete_env(:erlang_python, :callback_timeout)
+    end
+  end
+
   describe "reentrancy" do
     setup do
       :ok =
