@@ -118,6 +118,9 @@ pub struct Context {
     pending: AtomicUsize,
     /// The id of the last request whose reply was sent, for callers spinning briefly.
     last_done: AtomicU64,
+    /// Bumped after every wake-up sent to a parked frame: the frame spins on it, not
+    /// on its channel's lock, which the sender needs.
+    wakes: AtomicU64,
     /// Output messages being sent right now: a cancellation waits for them, so no
     /// output of a cancelled request reaches its caller after `cancel` returns.
     output_sends: AtomicUsize,
@@ -141,6 +144,7 @@ impl Context {
             load: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             last_done: AtomicU64::new(0),
+            wakes: AtomicU64::new(0),
             output_sends: AtomicUsize::new(0),
             thread_ident: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -254,6 +258,7 @@ impl Context {
             inflight.withdraw(id);
             return Err(());
         }
+        self.wakes.fetch_add(1, Ordering::Release);
         Ok(id)
     }
 
@@ -261,10 +266,12 @@ impl Context {
     /// is gone.
     pub fn reply_to_frame(&self, frame: u64, seq: u64, env: OwnedEnv, term: SavedTerm) -> bool {
         let inflight = self.lock();
-        match inflight.wake_of(frame) {
+        let sent = match inflight.wake_of(frame) {
             Some(wake) => wake.send(Wake::Reply { seq, env, term }).is_ok(),
             None => false,
-        }
+        };
+        self.wakes.fetch_add(1, Ordering::Release);
+        sent
     }
 
     /// Spins up to `limit` for request `id` (submitted with `spin`) to be answered and
@@ -302,6 +309,7 @@ impl Context {
             inflight::Cancel::Interrupt => watchdog::interrupt(self.clone(), id),
             inflight::Cancel::Wake(wake) => {
                 let _ = wake.send(Wake::Cancel);
+                self.wakes.fetch_add(1, Ordering::Release);
             }
         }
         // Output decided before the cancellation may still be on its way.
@@ -537,6 +545,34 @@ impl Context {
             });
         });
         self.output_sends.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The next wake-up of the frame parked on `rx`, spinning up to `spin` on the
+    /// wake counter before blocking: a callback answered within microseconds never
+    /// pays for a sleeping thread's wake-up, nor contends for the channel's lock.
+    pub fn next_wake(&self, rx: &flume::Receiver<Wake>, spin: Duration) -> Option<Wake> {
+        let start = Instant::now();
+        let mut seen = self.wakes.load(Ordering::Acquire);
+        loop {
+            match rx.try_recv() {
+                Ok(wake) => return Some(wake),
+                Err(flume::TryRecvError::Disconnected) => return None,
+                Err(flume::TryRecvError::Empty) => {}
+            }
+            let mut spins = 0u32;
+            loop {
+                let now = self.wakes.load(Ordering::Acquire);
+                if now != seen {
+                    seen = now;
+                    break;
+                }
+                spins += 1;
+                if spins.is_multiple_of(64) && start.elapsed() > spin {
+                    return rx.recv().ok();
+                }
+                std::hint::spin_loop();
+            }
+        }
     }
 
     /// Takes the next job, spinning briefly on the pending counter (not on the queue's

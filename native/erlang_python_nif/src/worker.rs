@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::ffi;
@@ -175,7 +175,8 @@ impl Worker {
         }
 
         loop {
-            let wake = py.detach(|| wait(rx));
+            let context = &self.context;
+            let wake = py.detach(|| context.next_wake(rx, SPIN));
             match wake {
                 Some(Wake::Nested(nested)) => {
                     run(py, self, nested);
@@ -242,25 +243,6 @@ pub fn callback_result<'py>(
 
 fn cancelled() -> PyErr {
     PyTimeoutError::new_err("the call was cancelled (timeout or caller gone)")
-}
-
-/// Waits for the next wake-up of a parked frame, spinning briefly first: a callback
-/// answered within microseconds never pays for a sleeping thread's wake-up.
-fn wait(rx: &flume::Receiver<Wake>) -> Option<Wake> {
-    let start = Instant::now();
-    let mut spins = 0u32;
-    loop {
-        match rx.try_recv() {
-            Ok(wake) => return Some(wake),
-            Err(flume::TryRecvError::Disconnected) => return None,
-            Err(flume::TryRecvError::Empty) => {}
-        }
-        spins += 1;
-        if spins.is_multiple_of(64) && start.elapsed() > SPIN {
-            return rx.recv().ok();
-        }
-        std::hint::spin_loop();
-    }
 }
 
 /// Keeps this thread's frame stack in step with `run`, also when a panic unwinds.
