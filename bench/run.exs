@@ -218,6 +218,15 @@ workloads = [
        100_000 / (micros / 1_000_000)
      end)
    end},
+  {"stream", "items/s",
+   fn ->
+     Bench.median(fn ->
+       {micros, 1_000_000} =
+         :timer.tc(fn -> Py.stream(:builtins, :range, [1_000_000]) |> Enum.count() end)
+
+       1_000_000 / (micros / 1_000_000)
+     end)
+   end},
   {"memory_soak", "MB growth",
    fn ->
      :erlang.garbage_collect()

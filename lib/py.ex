@@ -322,6 +322,102 @@ defmodule Py do
   def unregister_pool(target), do: Py.Pool.unregister(target)
 
   @doc """
+  Starts `module.function(*args)` and returns at once with a reference; the call
+  runs while this process does other work. Collect the result with `await/2` from the
+  same process. Options as `call/4`; `timeout:` is unused here (`await/2` takes its
+  own). If this process dies first, the call is cancelled and its Python code
+  interrupted.
+
+  ## Examples
+
+      iex> ref = Py.spawn_call(:math, :factorial, [20])
+      iex> Py.await(ref)
+      {:ok, 2432902008176640000}
+  """
+  @spec spawn_call(name(), name(), list(), keyword()) :: reference()
+  def spawn_call(module, function, args \\ [], opts \\ []) when is_list(args) do
+    opts = Keyword.validate!(opts, [:kwargs | @common_opts])
+    module = name!(module)
+    function = name!(function)
+    op = Py.Op.call(module, function, args, kwargs!(opts[:kwargs]), opts[:return])
+    Py.Request.spawn(op, opts, {module, function})
+  end
+
+  @doc """
+  Waits for a call started with `spawn_call/4`. After `timeout` ms (default 30 000)
+  the call is cancelled, its Python code interrupted, and `{:error, :timeout}`
+  returned; no late reply ever reaches the mailbox. Output the call printed is
+  written to this process's group leader, and callbacks it makes run here.
+
+  ## Examples
+
+      iex> ref = Py.spawn_call(:time, :sleep, [10])
+      iex> Py.await(ref, 50)
+      {:error, :timeout}
+  """
+  @spec await(reference(), timeout()) :: {:ok, term()} | {:error, reason()}
+  def await(ref, timeout \\ 30_000) when is_reference(ref), do: Py.Request.await(ref, timeout)
+
+  @doc """
+  Runs `module.function(*args)` without waiting for it or its result. The call runs
+  in a supervised process that inherits this process's group leader (so `print`
+  shows where it would for `call/4`); errors are dropped.
+
+  ## Examples
+
+      iex> Py.cast(:math, :sqrt, [2.0])
+      :ok
+  """
+  @spec cast(name(), name(), list(), keyword()) :: :ok
+  def cast(module, function, args \\ [], opts \\ []) when is_list(args) do
+    opts = Keyword.validate!(opts, [:kwargs | @common_opts])
+    module = name!(module)
+    function = name!(function)
+
+    {:ok, _pid} =
+      Task.Supervisor.start_child(Py.CallbackTasks, fn -> call(module, function, args, opts) end)
+
+    :ok
+  end
+
+  @doc """
+  A lazy `Stream` of the items of the iterable that `module.function(*args)` returns:
+  a list, an iterator, a generator or an async generator. Items are read `batch:`
+  at a time (default 1 000) per round trip; nothing runs until the stream is consumed.
+  Halting early (`Enum.take/2`) closes the source, so a generator's `finally` runs;
+  an exception in Python raises `Py.Error` in the consumer, after the items read
+  before it. Any process may consume the stream. Options: `batch:`, `kwargs:`,
+  `timeout:` (per round trip), `pool:`, `context:`.
+
+  ## Examples
+
+      iex> Py.stream(:itertools, :count, []) |> Enum.take(3)
+      [0, 1, 2]
+      iex> Py.stream(:builtins, :range, [5], batch: 2) |> Enum.to_list()
+      [0, 1, 2, 3, 4]
+  """
+  @spec stream(name(), name(), list(), keyword()) :: Enumerable.t()
+  def stream(module, function, args \\ [], opts \\ []) when is_list(args) do
+    opts = Keyword.validate!(opts, [:kwargs, :batch, :timeout, :pool, :context])
+    Py.Stream.call(name!(module), name!(function), args, opts)
+  end
+
+  @doc """
+  Like `stream/4`, over the iterable a Python expression evaluates to; `locals` are
+  its local variables.
+
+  ## Examples
+
+      iex> Py.stream_eval("(n * n for n in range(k))", %{k: 4}) |> Enum.to_list()
+      [0, 1, 4, 9]
+  """
+  @spec stream_eval(String.t(), map(), keyword()) :: Enumerable.t()
+  def stream_eval(code, locals \\ %{}, opts \\ []) when is_binary(code) and is_map(locals) do
+    opts = Keyword.validate!(opts, [:batch, :timeout, :pool, :context])
+    Py.Stream.eval(code, locals, opts)
+  end
+
+  @doc """
   Registers an Elixir function that Python calls as `erlang.call(name, *args)` (or
   `erlang.name(*args)`). `fun` receives the Python arguments as one list and its
   result goes back to Python, converted exactly as a call's result is.

@@ -33,6 +33,43 @@ defmodule Py.Request do
   end
 
   @doc false
+  # Submits `op` and returns at once: the reply waits in the mailbox until
+  # `await/2`. What `await/2` needs is kept in the process dictionary under the ref.
+  @spec spawn(tuple(), keyword(), {String.t(), String.t()} | nil) :: reference()
+  def spawn(op, opts, target \\ nil) do
+    timeout = Keyword.get(opts, :timeout, @default_timeout)
+    validate_timeout!(timeout)
+    ref = make_ref()
+
+    pending =
+      with {:ok, pool, index, strict} <- Py.Pool.route(opts, target) do
+        {frame, _deadline} = frame_and_deadline(timeout)
+
+        case pool_submit(pool, index, strict, ref, op, false, frame) do
+          {:ok, id} -> {:pending, {:pool, pool}, id}
+          {:error, _} = error -> error
+        end
+      end
+
+    Process.put({__MODULE__, ref}, pending)
+    ref
+  end
+
+  @doc false
+  # Waits for a call made with `spawn/3`: its reply, or {:error, :timeout} after
+  # `timeout` ms, when the call is cancelled and its Python code interrupted.
+  @spec await(reference(), timeout()) :: {:ok, term()} | :ok | {:error, term()}
+  def await(ref, timeout) do
+    validate_timeout!(timeout)
+
+    case Process.delete({__MODULE__, ref}) do
+      {:pending, target, id} -> await(target, id, ref, deadline(timeout))
+      {:error, _} = error -> error
+      nil -> raise ArgumentError, "no call of this process is pending under #{inspect(ref)}"
+    end
+  end
+
+  @doc false
   # Submits each `{index, strict, op}` to `pool` and waits for all, within one
   # deadline. Results come back in order; what is left at the deadline is cancelled
   # and reported as {:error, :timeout}.

@@ -6,7 +6,7 @@ defmodule Py.StateTest do
     Py.State.store("shared_map", %{"a" => [1, 2]})
     assert Py.eval("erlang.state_get('shared_map')") == {:ok, %{"a" => [1, 2]}}
 
-    :ok = Py.exec("erlang.state_set('from_python', {'b': (1, 2.5)})")
+    assert Py.eval("erlang.state_set('from_python', {'b': (1, 2.5)}) is None") == {:ok, true}
     assert Py.State.fetch("from_python") == {:ok, %{"b" => {1, 2.5}}}
     assert Py.State.fetch!("from_python") == %{"b" => {1, 2.5}}
 

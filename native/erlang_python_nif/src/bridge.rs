@@ -114,11 +114,28 @@ where
     })
 }
 
+/// Like `function`, for functions that return nothing: Python sees `None` (a Rust
+/// `()` would become an empty tuple).
+fn procedure<'py, F>(
+    py: Python<'py>,
+    name: &'static std::ffi::CStr,
+    doc: &'static std::ffi::CStr,
+    body: F,
+) -> PyResult<Bound<'py, PyCFunction>>
+where
+    F: Fn(Args<'_, '_>, Kwargs<'_, '_>) -> PyResult<()> + Send + Sync + 'static,
+{
+    PyCFunction::new_closure(py, Some(name), Some(doc), move |args, kwargs| {
+        body(args, kwargs)?;
+        Ok::<_, PyErr>(args.py().None())
+    })
+}
+
 /// Adds send, whereis and the state functions to the module's namespace.
 pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
     namespace.set_item(
         "send",
-        function(
+        procedure(
             py,
             c"send",
             c"send(pid, term)\n--\n\nSends `term` to the Erlang process `pid` (an erlang.Pid).",
@@ -162,7 +179,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
     )?;
     namespace.set_item(
         "state_set",
-        function(py, c"state_set", c"state_set(key, value)\n--\n\nStores `value` under `key`, visible to Elixir and every interpreter.", |args, _| {
+        procedure(py, c"state_set", c"state_set(key, value)\n--\n\nStores `value` under `key`, visible to Elixir and every interpreter.", |args, _| {
             let (key, value) = two(args, "state_set")?;
             let view = View::current(args.py())?;
             let key = key_etf(&view, &key)?;
@@ -176,7 +193,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
     )?;
     namespace.set_item(
         "state_delete",
-        function(
+        procedure(
             py,
             c"state_delete",
             c"state_delete(key)\n--\n\nRemoves `key` from the shared state.",

@@ -13,6 +13,7 @@ use crate::output;
 
 const SOURCE: &std::ffi::CStr = c"
 import io as _io
+from itertools import islice as _islice
 
 import functools as _functools
 
@@ -105,6 +106,70 @@ def __getattr__(name):
         function.__name__ = function.__qualname__ = name
         return function
     raise AttributeError(f'module erlang has no attribute {name!r}')
+
+class _Stream:
+    '''What Py.stream pulls from: any iterable, iterator, generator or async
+    generator, read in batches. An exception is raised after the items read before
+    it have been delivered.'''
+
+    def __init__(self, source):
+        self._error = None
+        self._loop = None
+        if hasattr(source, '__aiter__') and not hasattr(source, '__iter__'):
+            import asyncio
+            self._iterator = source.__aiter__()
+            self._loop = asyncio.new_event_loop()
+        else:
+            self._iterator = iter(source)
+
+    def next_batch(self, size):
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        items = []
+        try:
+            if self._loop is None:
+                items.extend(_islice(self._iterator, size))
+            else:
+                self._loop.run_until_complete(self._collect(items, size))
+        except Exception as error:
+            if not items:
+                raise
+            self._error = error
+            return (items, False)
+        return (items, len(items) < size)
+
+    async def _collect(self, items, size):
+        try:
+            for _ in range(size):
+                items.append(await self._iterator.__anext__())
+        except StopAsyncIteration:
+            pass
+
+    def close(self):
+        if self._loop is None:
+            close = getattr(self._iterator, 'close', None)
+            if close is not None:
+                close()
+        else:
+            try:
+                self._loop.run_until_complete(self._iterator.aclose())
+            finally:
+                self._loop.close()
+
+def _resolve(module, path):
+    import importlib
+    target = importlib.import_module(module)
+    for name in path.split('.'):
+        target = getattr(target, name)
+    return target
+
+def _stream_call(module, function, args, kwargs):
+    return _Stream(_resolve(module, function)(*args, **(kwargs or {})))
+
+def _stream_eval(code, local_names):
+    import __main__
+    return _Stream(eval(code, __main__.__dict__, local_names))
 
 class _Output(_io.TextIOBase):
     '''sys.stdout and sys.stderr: text goes to the group leader of the calling process,
