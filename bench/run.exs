@@ -218,6 +218,27 @@ workloads = [
        100_000 / (micros / 1_000_000)
      end)
    end},
+  {"async_tasks", "tasks/s",
+   fn ->
+     # 10 000 trivial coroutines created, then awaited: the loop's throughput.
+     :ok = Py.exec("async def trivial():\n    return 1")
+     # 10 000 tasks in flight at once each hold a permit.
+     Py.Semaphore.set_max_concurrent(50_000)
+
+     Bench.median(fn ->
+       {micros, _} =
+         :timer.tc(fn ->
+           refs = for _ <- 1..10_000, do: elem(Py.EventLoop.create_task(:__main__, :trivial), 1)
+           for ref <- refs, do: {:ok, 1} = Py.EventLoop.await(ref)
+         end)
+
+       10_000 / (micros / 1_000_000)
+     end)
+   end},
+  {"async_task_latency", "us/task",
+   fn ->
+     Bench.per_call(2_000, fn -> {:ok, 1} = Py.EventLoop.run(:__main__, :trivial) end)
+   end},
   {"stream", "items/s",
    fn ->
      Bench.median(fn ->

@@ -80,12 +80,16 @@ defmodule Py.AsyncTest do
     test "when the caller dies, its spawned call is interrupted" do
       key = "async_dead_#{System.unique_integer([:positive])}"
 
+      test = self()
+
       pid =
         spawn(fn ->
-          Py.spawn_call(:__main__, :spin_until_interrupted, [key]) && Process.sleep(:infinity)
+          Py.spawn_call(:__main__, :spin_until_interrupted, [key])
+          send(test, :submitted)
+          Process.sleep(:infinity)
         end)
 
-      wait_until(fn -> not default_idle?() end)
+      assert_receive :submitted, 5_000
       Process.exit(pid, :kill)
       wait_until(fn -> Py.State.fetch(key) == {:ok, "interrupted"} end)
     end

@@ -14,6 +14,24 @@ use crate::object::Home;
 use crate::state::{self, IncrError, Value};
 use crate::worker::Worker;
 
+/// A thread's cached view. Its types are never dropped: a thread-local is destroyed
+/// when the thread exits, with no thread state attached, where dropping a Python
+/// reference is not allowed. Leaking five type references per thread is the price.
+struct CachedView(Option<View>);
+
+impl Drop for CachedView {
+    fn drop(&mut self) {
+        if let Some(view) = self.0.take() {
+            std::mem::forget(view);
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_VIEW: std::cell::RefCell<CachedView> =
+        const { std::cell::RefCell::new(CachedView(None)) };
+}
+
 /// What conversions need to know about the calling thread's interpreter.
 pub struct View {
     pub types: ErlangTypes,
@@ -37,7 +55,42 @@ impl View {
                 interp: worker.interp.home.interp,
             });
         }
-        // A thread Python started: find the interpreter's types and home.
+        // A thread Python started (an event loop's, say): the interpreter's types and
+        // home, found once per thread and interpreter.
+        // SAFETY: attached, so there is a current interpreter.
+        let interp =
+            unsafe { pyo3::ffi::PyInterpreterState_GetID(pyo3::ffi::PyInterpreterState_Get()) };
+        let cached = THREAD_VIEW.with(|cached| {
+            cached
+                .borrow()
+                .0
+                .as_ref()
+                .filter(|view| view.interp == interp)
+                .map(|view| view.clone_ref(py))
+        });
+        if let Some(view) = cached {
+            return Ok(view);
+        }
+        let view = View::lookup(py)?;
+        THREAD_VIEW.with(|cached| cached.borrow_mut().0 = Some(view.clone_ref(py)));
+        Ok(view)
+    }
+
+    fn clone_ref(&self, py: Python<'_>) -> View {
+        View {
+            types: ErlangTypes {
+                pid: self.types.pid.clone_ref(py),
+                reference: self.types.reference.clone_ref(py),
+                buffer: self.types.buffer.clone_ref(py),
+                callback_error: self.types.callback_error.clone_ref(py),
+                atom: self.types.atom.clone_ref(py),
+            },
+            home: self.home.clone(),
+            interp: self.interp,
+        }
+    }
+
+    fn lookup(py: Python<'_>) -> PyResult<View> {
         // SAFETY: attached, so there is a current interpreter.
         let interp =
             unsafe { pyo3::ffi::PyInterpreterState_GetID(pyo3::ffi::PyInterpreterState_Get()) };
@@ -156,6 +209,23 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
                 whereis(&name)
             },
         )?,
+    )?;
+    // Event-loop tasks hold a semaphore permit like calls do (see event_loop.rs).
+    namespace.set_item(
+        "_permit_acquire",
+        function(
+            py,
+            c"_permit_acquire",
+            c"None, or (current, max) when overloaded.",
+            |_, _| Ok(crate::semaphore::acquire().err()),
+        )?,
+    )?;
+    namespace.set_item(
+        "_permit_release",
+        procedure(py, c"_permit_release", c"Gives a permit back.", |_, _| {
+            crate::semaphore::release();
+            Ok(())
+        })?,
     )?;
     namespace.set_item(
         "state_get",

@@ -196,7 +196,11 @@ class _Output(_io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError('write() argument must be str, not ' + type(text).__name__)
         if text:
-            _write(text)
+            task = _task_output.get()
+            if task is None:
+                _write(text)
+            elif not task.cancelled:
+                send(task.pid, (task.ref, (atom('output'), text)))
         return len(text)
 
     def flush(self):
@@ -206,7 +210,7 @@ class _Output(_io.TextIOBase):
 /// Creates the `erlang` module in the current interpreter, registers it in
 /// `sys.modules`, points `sys.stdout`/`sys.stderr` at the BEAM, and returns the types
 /// the converters need.
-pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
+pub fn install(py: Python<'_>, main: bool) -> PyResult<ErlangTypes> {
     let module = PyModule::new(py, "erlang")?;
     let globals = module.dict();
     globals.set_item("__builtins__", py.import("builtins")?)?;
@@ -226,7 +230,9 @@ pub fn install(py: Python<'_>) -> PyResult<ErlangTypes> {
     globals.set_item("self", callback::self_function(py)?)?;
     globals.set_item("_registered", callback::registered_function(py)?)?;
     crate::bridge::install(py, &globals)?;
+    globals.set_item("_MAIN_INTERPRETER", main)?;
     py.run(SOURCE, Some(&globals), None)?;
+    py.run(crate::event_loop::SOURCE, Some(&globals), None)?;
 
     let sys = py.import("sys")?;
     sys.getattr("modules")?.set_item("erlang", &module)?;

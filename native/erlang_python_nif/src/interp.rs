@@ -85,7 +85,7 @@ impl Interp {
     /// A subinterpreter, owned by the calling context thread: it gets its own `erlang`
     /// module and output streams.
     pub fn sub(py: Python<'_>, home: Home) -> PyResult<Interp> {
-        let types = erlang_module::install(py)?;
+        let types = erlang_module::install(py, false)?;
         Interp::new(py, types, home)
     }
 

@@ -9,6 +9,7 @@ mod context;
 mod convert;
 mod erlang_module;
 mod error;
+mod event_loop;
 mod inflight;
 mod interp;
 mod nif;

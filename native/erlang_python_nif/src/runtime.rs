@@ -135,7 +135,7 @@ unsafe fn start_python(program: &CStr) -> Result<*mut ffi::PyThreadState, String
         ffi::PyGILState_Ensure();
     }
     let types = Python::attach(|py| {
-        let prepared = erlang_module::install(py).and_then(|types| {
+        let prepared = erlang_module::install(py, true).and_then(|types| {
             py.import("sys")?
                 .setattr("executable", program.to_string_lossy().as_ref())?;
             Ok(types)

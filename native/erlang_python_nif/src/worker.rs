@@ -410,6 +410,15 @@ fn main(
                 Job::Stop => {}
             }
         }
+        // A subinterpreter's event-loop thread must end before the interpreter does.
+        if matches!(thread, Thread::Subinterp(_)) {
+            if let Err(err) = py
+                .import("erlang")
+                .and_then(|erlang| erlang.call_method0("_loop_shutdown"))
+            {
+                drop(err);
+            }
+        }
         // The caches hold Python objects: drop them while attached.
         match Rc::try_unwrap(worker) {
             Ok(worker) => drop(worker),
