@@ -2,8 +2,10 @@ defmodule Py.GuidesTest do
   # Every `elixir` block of the guides runs, in order, as a reader would run them.
   use ExUnit.Case, async: false
 
-  test "guides/callbacks-and-state.md" do
-    assert Py.Test.Guide.blocks("guides/callbacks-and-state.md") != []
-    Py.Test.Guide.run("guides/callbacks-and-state.md")
+  for guide <- ["guides/callbacks-and-state.md", "guides/async-and-streams.md"] do
+    test guide do
+      assert Py.Test.Guide.blocks(unquote(guide)) != []
+      ExUnit.CaptureIO.capture_io(fn -> Py.Test.Guide.run(unquote(guide)) end)
+    end
   end
 end
