@@ -62,4 +62,11 @@ rustler::atoms! {
     not_found,
     not_integer,
     overflow,
+    elixir_py_channel = "Elixir.Py.Channel",
+    busy,
+    closed,
+    size,
+    max_size,
+    owner,
+    not_binary,
 }

@@ -233,6 +233,8 @@ pub fn install(py: Python<'_>, main: bool) -> PyResult<ErlangTypes> {
     globals.set_item("_MAIN_INTERPRETER", main)?;
     py.run(SOURCE, Some(&globals), None)?;
     py.run(crate::event_loop::SOURCE, Some(&globals), None)?;
+    crate::channel::install(py, &globals)?;
+    py.run(crate::channel::SOURCE, Some(&globals), None)?;
 
     let sys = py.import("sys")?;
     sys.getattr("modules")?.set_item("erlang", &module)?;

@@ -5,6 +5,7 @@ mod atoms;
 mod bridge;
 mod buffer;
 mod callback;
+mod channel;
 mod context;
 mod convert;
 mod erlang_module;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 
 use crate::atoms;
+use crate::channel::{Channel, ChannelRef, Sent};
 use crate::context::{Cancel, Context, INDEX_BITS};
 use crate::object::{self, PyObj};
 use crate::pool::Pool;
@@ -424,4 +425,58 @@ fn state_incr<'a>(env: Env<'a>, key: Term<'a>, by: i64) -> Term<'a> {
         Err(state::IncrError::NotInteger) => (atoms::error(), atoms::not_integer()).encode(env),
         Err(state::IncrError::Overflow) => (atoms::error(), atoms::overflow()).encode(env),
     }
+}
+
+#[rustler::nif]
+fn channel_new<'a>(env: Env<'a>, max_size: usize, bytes_mode: bool) -> Term<'a> {
+    let owner = env.pid();
+    let channel = ResourceArc::new(ChannelRef(Channel::open(max_size, bytes_mode, owner)));
+    // The channel closes when its owner dies.
+    if channel.monitor(Some(env), &owner).is_none() {
+        channel.0.close();
+    }
+    (atoms::ok(), channel).encode(env)
+}
+
+/// `:ok`, `:busy` (past `max_size`) or `{:error, :closed}`; never blocks.
+#[rustler::nif]
+fn channel_send<'a>(env: Env<'a>, channel: ResourceArc<ChannelRef>, message: Term<'a>) -> Term<'a> {
+    let payload = if channel.0.bytes_mode {
+        match message.decode::<rustler::Binary>() {
+            Ok(binary) => binary.as_slice().to_vec(),
+            Err(_) => return (atoms::error(), atoms::not_binary()).encode(env),
+        }
+    } else {
+        message.to_binary().as_slice().to_vec()
+    };
+    match channel.0.send(payload) {
+        Sent::Ok => atoms::ok().encode(env),
+        Sent::Busy => atoms::busy().encode(env),
+        Sent::Closed => (atoms::error(), atoms::closed()).encode(env),
+    }
+}
+
+#[rustler::nif]
+fn channel_close(channel: ResourceArc<ChannelRef>) -> Atom {
+    channel.0.close();
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn channel_info<'a>(env: Env<'a>, channel: ResourceArc<ChannelRef>) -> Term<'a> {
+    let (size, bytes) = channel.0.queued();
+    let pairs = [
+        (atoms::size().encode(env), size.encode(env)),
+        (atoms::bytes().encode(env), bytes.encode(env)),
+        (
+            atoms::max_size().encode(env),
+            channel.0.max_size.encode(env),
+        ),
+        (
+            atoms::closed().encode(env),
+            channel.0.is_closed().encode(env),
+        ),
+        (atoms::owner().encode(env), channel.0.owner.encode(env)),
+    ];
+    Term::map_from_pairs(env, &pairs).unwrap_or_else(|_| atoms::error().encode(env))
 }

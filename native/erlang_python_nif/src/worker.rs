@@ -105,29 +105,92 @@ impl Worker {
         name: &str,
         args: &Bound<'py, PyTuple>,
     ) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let (id, request, seq, rx, token) = {
-            let mut frames = self.frames.borrow_mut();
-            let frame = frames.last_mut()?;
-            frame.seq += 1;
-            if frame.wake.is_none() {
-                let (tx, rx) = flume::unbounded();
-                self.context.open_frame(frame.id, tx);
-                let token = ResourceArc::new(FrameToken {
-                    context: Arc::downgrade(&self.context),
-                    frame: frame.id,
-                });
-                frame.wake = Some((rx, token));
-            }
-            let (rx, token) = frame.wake.as_ref()?;
-            (
-                frame.id,
-                frame.request,
-                frame.seq,
-                rx.clone(),
-                token.clone(),
-            )
-        };
+        let (id, request, seq, rx, token) = self.top_frame(true)?;
         Some(self.park(py, id, request, seq, &rx, token, name, args))
+    }
+
+    /// The running frame, with its wake-up channel (made on first use); `count`
+    /// numbers a new callback.
+    #[allow(clippy::type_complexity)]
+    fn top_frame(
+        &self,
+        count: bool,
+    ) -> Option<(
+        u64,
+        *const Request,
+        u64,
+        flume::Receiver<Wake>,
+        ResourceArc<FrameToken>,
+    )> {
+        let mut frames = self.frames.borrow_mut();
+        let frame = frames.last_mut()?;
+        if count {
+            frame.seq += 1;
+        }
+        if frame.wake.is_none() {
+            let (tx, rx) = flume::unbounded();
+            self.context.open_frame(frame.id, tx);
+            let token = ResourceArc::new(FrameToken {
+                context: Arc::downgrade(&self.context),
+                frame: frame.id,
+            });
+            frame.wake = Some((rx, token));
+        }
+        let (rx, token) = frame.wake.as_ref()?;
+        Some((
+            frame.id,
+            frame.request,
+            frame.seq,
+            rx.clone(),
+            token.clone(),
+        ))
+    }
+
+    /// Waits for a message on `queue` with the running frame parked: the GIL is
+    /// released, nested requests for the frame are served, and a cancellation of the
+    /// call ends the wait with `TimeoutError`. `None` when no request runs here.
+    pub fn wait_parked<T: Send>(
+        &self,
+        py: Python<'_>,
+        queue: &flume::Receiver<T>,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<PyResult<Received<T>>> {
+        let (id, _request, _seq, rx, _token) = self.top_frame(false)?;
+        if !self.context.park(py, id, || {}) {
+            return Some(Err(cancelled()));
+        }
+        loop {
+            let event = py.detach(|| {
+                let selector = flume::Selector::new()
+                    .recv(queue, |message| match message {
+                        Ok(message) => Event::Message(message),
+                        Err(_) => Event::Closed,
+                    })
+                    .recv(&rx, |wake| Event::Wake(wake.ok()));
+                match deadline {
+                    Some(deadline) => selector.wait_deadline(deadline).unwrap_or(Event::TimedOut),
+                    None => selector.wait(),
+                }
+            });
+            let done = match event {
+                Event::Wake(Some(Wake::Nested(nested))) => {
+                    run(py, self, nested);
+                    if !self.context.is_cancelled(id) {
+                        continue;
+                    }
+                    Err(cancelled())
+                }
+                Event::Wake(Some(Wake::Reply { .. })) => continue,
+                Event::Wake(Some(Wake::Cancel) | None) => Err(cancelled()),
+                Event::Message(message) => Ok(Received::Message(message)),
+                Event::Closed => Ok(Received::Closed),
+                Event::TimedOut => Ok(Received::TimedOut),
+            };
+            if !self.context.unpark(id) {
+                return Some(Err(cancelled()));
+            }
+            return Some(done);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -214,6 +277,21 @@ impl Worker {
         };
         callback_result(py, &decoder, &self.interp.types.callback_error, term)
     }
+}
+
+/// The end of a wait on a queue.
+pub enum Received<T> {
+    Message(T),
+    /// The queue's senders are gone and it is drained.
+    Closed,
+    TimedOut,
+}
+
+enum Event<T> {
+    Message(T),
+    Closed,
+    TimedOut,
+    Wake(Option<Wake>),
 }
 
 /// Turns a callback's answer into the value `erlang.call` returns or raises.

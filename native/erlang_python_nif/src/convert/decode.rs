@@ -145,6 +145,9 @@ impl<'py> Decoder<'_, 'py> {
                 if name == atoms::elixir_mapset() {
                     return self.mapset(term, depth);
                 }
+                if name == atoms::elixir_py_channel() {
+                    return self.channel(term);
+                }
             }
         }
         let dict = PyDict::new(self.py);
@@ -179,6 +182,16 @@ impl<'py> Decoder<'_, 'py> {
             .and_then(|r| r.decode::<rustler::ResourceArc<PyObj>>())
             .map_err(|_| ConvertError::Unsupported("a Py.Object without a live handle"))?;
         handle.bind(self.py, self.interp)
+    }
+
+    /// A `%Py.Channel{}` becomes an `erlang.Channel` reading the same queue.
+    fn channel(&self, term: Term) -> Decoded<'py> {
+        let channel = term
+            .map_get(atoms::ref_())
+            .and_then(|r| r.decode::<rustler::ResourceArc<crate::channel::ChannelRef>>())
+            .map_err(|_| ConvertError::Unsupported("a Py.Channel without a live channel"))?;
+        let make = self.py.import("erlang")?.getattr("_channel")?;
+        Ok(make.call1((channel.0.id, channel.0.bytes_mode))?)
     }
 
     fn opaque(&self, class: &Py<pyo3::types::PyType>, term: Term) -> Decoded<'py> {
