@@ -239,6 +239,72 @@ workloads = [
    fn ->
      Bench.per_call(2_000, fn -> {:ok, 1} = Py.EventLoop.run(:__main__, :trivial) end)
    end},
+  {"channel_roundtrip", "msgs/s",
+   fn ->
+     # 20 000 small messages: Elixir -> Python consumer -> reply to a pid.
+     :ok =
+       Py.exec("""
+       def echo_channel(channel, pid):
+           for message in channel:
+               erlang.send(pid, message)
+       def count_channel(channel):
+           return sum(1 for _ in channel)
+       """)
+
+     Bench.median(fn ->
+       {:ok, channel} = Py.Channel.new()
+       me = self()
+       task = Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
+
+       {micros, _} =
+         :timer.tc(fn ->
+           for n <- 1..20_000 do
+             :ok = Py.Channel.send(channel, n)
+             receive do: (^n -> :ok)
+           end
+         end)
+
+       Py.Channel.close(channel)
+       Task.await(task, :infinity)
+       20_000 / (micros / 1_000_000)
+     end)
+   end},
+  {"channel_roundtrip_pipelined", "msgs/s",
+   fn ->
+     # The same 20 000 round trips with the sender not waiting for each reply.
+     Bench.median(fn ->
+       {:ok, channel} = Py.Channel.new()
+       me = self()
+       task = Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
+
+       {micros, _} =
+         :timer.tc(fn ->
+           for n <- 1..20_000, do: :ok = Py.Channel.send(channel, n)
+           for n <- 1..20_000, do: receive(do: (^n -> :ok))
+         end)
+
+       Py.Channel.close(channel)
+       Task.await(task, :infinity)
+       20_000 / (micros / 1_000_000)
+     end)
+   end},
+  {"channel_throughput", "msgs/s",
+   fn ->
+     # 200 000 small messages one way into a counting Python consumer.
+     Bench.median(fn ->
+       {:ok, channel} = Py.Channel.new()
+       task = Task.async(fn -> Py.call(:__main__, :count_channel, [channel], timeout: :infinity) end)
+
+       {micros, {:ok, 200_000}} =
+         :timer.tc(fn ->
+           for n <- 1..200_000, do: :ok = Py.Channel.send(channel, n)
+           Py.Channel.close(channel)
+           Task.await(task, :infinity)
+         end)
+
+       200_000 / (micros / 1_000_000)
+     end)
+   end},
   {"stream", "items/s",
    fn ->
      Bench.median(fn ->

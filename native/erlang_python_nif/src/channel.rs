@@ -7,7 +7,7 @@
 //! ending the wait); a closed channel delivers what is queued, then reports closed.
 //! The channel closes when its owner process dies or `close/1` is called.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ pub struct Channel {
     tx: Mutex<Option<flume::Sender<Vec<u8>>>>,
     rx: flume::Receiver<Vec<u8>>,
     bytes: AtomicUsize,
+    /// Messages ever sent (and closes): a waiting frame spins on it.
+    sends: AtomicU64,
     /// Bytes of queued messages allowed; 0 means unbounded.
     pub max_size: usize,
     pub bytes_mode: bool,
@@ -67,6 +69,7 @@ impl Channel {
             tx: Mutex::new(Some(tx)),
             rx,
             bytes: AtomicUsize::new(0),
+            sends: AtomicU64::new(0),
             max_size,
             bytes_mode,
             owner,
@@ -96,7 +99,10 @@ impl Channel {
             return Sent::Busy;
         }
         match tx.send(message) {
-            Ok(()) => Sent::Ok,
+            Ok(()) => {
+                self.sends.fetch_add(1, Ordering::Release);
+                Sent::Ok
+            }
             Err(_) => Sent::Closed,
         }
     }
@@ -106,6 +112,7 @@ impl Channel {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take();
+        self.sends.fetch_add(1, Ordering::Release);
         if self.rx.is_empty() {
             registry().remove(&self.id);
         }
@@ -171,22 +178,23 @@ fn receive(args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
     let timeout: Option<f64> = args.get_item(1)?.extract()?;
     let deadline =
         timeout.map(|seconds| Instant::now() + Duration::from_secs_f64(seconds.max(0.0)));
-    let received =
-        match Worker::current().and_then(|worker| worker.wait_parked(py, &channel.rx, deadline)) {
-            Some(received) => received?,
-            // A thread that runs no request: a plain wait, detached.
-            None => py.detach(|| match deadline {
-                Some(deadline) => match channel.rx.recv_deadline(deadline) {
-                    Ok(message) => Received::Message(message),
-                    Err(flume::RecvTimeoutError::Timeout) => Received::TimedOut,
-                    Err(flume::RecvTimeoutError::Disconnected) => Received::Closed,
-                },
-                None => match channel.rx.recv() {
-                    Ok(message) => Received::Message(message),
-                    Err(_) => Received::Closed,
-                },
-            }),
-        };
+    let received = match Worker::current()
+        .and_then(|worker| worker.wait_parked(py, &channel.rx, &channel.sends, deadline))
+    {
+        Some(received) => received?,
+        // A thread that runs no request: a plain wait, detached.
+        None => py.detach(|| match deadline {
+            Some(deadline) => match channel.rx.recv_deadline(deadline) {
+                Ok(message) => Received::Message(message),
+                Err(flume::RecvTimeoutError::Timeout) => Received::TimedOut,
+                Err(flume::RecvTimeoutError::Disconnected) => Received::Closed,
+            },
+            None => match channel.rx.recv() {
+                Ok(message) => Received::Message(message),
+                Err(_) => Received::Closed,
+            },
+        }),
+    };
     match received {
         Received::Message(message) => {
             channel.taken(&message);

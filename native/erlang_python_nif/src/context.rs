@@ -575,6 +575,23 @@ impl Context {
         }
     }
 
+    /// Spins up to `limit` until `counter` or this context's wake counter moves.
+    pub fn spin_until_changed(&self, counter: &AtomicU64, limit: Duration) {
+        let start = Instant::now();
+        let counted = counter.load(Ordering::Acquire);
+        let woken = self.wakes.load(Ordering::Acquire);
+        let mut spins = 0u32;
+        while counter.load(Ordering::Acquire) == counted
+            && self.wakes.load(Ordering::Acquire) == woken
+        {
+            spins += 1;
+            if spins.is_multiple_of(64) && start.elapsed() > limit {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     /// Takes the next job, spinning briefly on the pending counter (not on the queue's
     /// lock, which submitters need) before blocking. `None` when every sender is gone.
     pub fn next_job(&self, rx: &flume::Receiver<Job>, spin: Duration) -> Option<Job> {

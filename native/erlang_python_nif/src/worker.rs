@@ -149,10 +149,14 @@ impl Worker {
     /// Waits for a message on `queue` with the running frame parked: the GIL is
     /// released, nested requests for the frame are served, and a cancellation of the
     /// call ends the wait with `TimeoutError`. `None` when no request runs here.
+    /// `sends` counts what was ever sent to `queue`: the frame spins on it (and on
+    /// its own wake counter) briefly before blocking, so a message that arrives
+    /// within microseconds costs no sleeping thread's wake-up.
     pub fn wait_parked<T: Send>(
         &self,
         py: Python<'_>,
         queue: &flume::Receiver<T>,
+        sends: &std::sync::atomic::AtomicU64,
         deadline: Option<std::time::Instant>,
     ) -> Option<PyResult<Received<T>>> {
         let (id, _request, _seq, rx, _token) = self.top_frame(false)?;
@@ -160,7 +164,12 @@ impl Worker {
             return Some(Err(cancelled()));
         }
         loop {
+            let context = &self.context;
             let event = py.detach(|| {
+                // Only an empty wait is worth spinning on: a queued message is taken at once.
+                if queue.is_empty() && rx.is_empty() {
+                    context.spin_until_changed(sends, SPIN);
+                }
                 let selector = flume::Selector::new()
                     .recv(queue, |message| match message {
                         Ok(message) => Event::Message(message),
