@@ -254,7 +254,9 @@ workloads = [
      Bench.median(fn ->
        {:ok, channel} = Py.Channel.new()
        me = self()
-       task = Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
+
+       task =
+         Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
 
        {micros, _} =
          :timer.tc(fn ->
@@ -275,7 +277,9 @@ workloads = [
      Bench.median(fn ->
        {:ok, channel} = Py.Channel.new()
        me = self()
-       task = Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
+
+       task =
+         Task.async(fn -> Py.call(:__main__, :echo_channel, [channel, me], timeout: :infinity) end)
 
        {micros, _} =
          :timer.tc(fn ->
@@ -293,7 +297,9 @@ workloads = [
      # 200 000 small messages one way into a counting Python consumer.
      Bench.median(fn ->
        {:ok, channel} = Py.Channel.new()
-       task = Task.async(fn -> Py.call(:__main__, :count_channel, [channel], timeout: :infinity) end)
+
+       task =
+         Task.async(fn -> Py.call(:__main__, :count_channel, [channel], timeout: :infinity) end)
 
        {micros, {:ok, 200_000}} =
          :timer.tc(fn ->
