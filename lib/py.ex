@@ -494,6 +494,34 @@ defmodule Py do
   def registered_functions, do: Py.Callback.functions() |> Map.keys() |> Enum.sort()
 
   @doc """
+  Sets the level of Python's root logger in the main interpreter, and the level new
+  subinterpreters start with. Records at or above it go to Elixir's `Logger` (which
+  filters again by its own level). `level:` is `:debug`, `:info`, `:warning`,
+  `:error`, `:critical` or a Python level number.
+
+  Python's `logging` reaches `Logger` from any thread and subinterpreter, with the
+  logger name, module, file, line, function, thread and exception text as metadata
+  (`:python_logger`, `:python_module`, `:file`, `:line`, `:python_function`,
+  `:python_thread`, `:exception`). Config `:logging` (default `true`) turns the handler
+  off; `:log_level` sets the level at start (Python's default is `:warning`).
+
+  ## Examples
+
+      iex> Py.configure_logging(level: :info)
+      :ok
+      iex> Py.configure_logging(level: :warning)
+      :ok
+  """
+  @spec configure_logging(keyword()) :: :ok | {:error, reason()}
+  def configure_logging(opts) do
+    opts = Keyword.validate!(opts, [:level])
+    level = Py.Logging.python_level(Keyword.fetch!(opts, :level))
+    Py.Native.logging_configure(Application.get_env(:erlang_python, :logging, true), level)
+
+    with {:ok, nil} <- call(:erlang, :_set_log_level, [level]), do: :ok
+  end
+
+  @doc """
   The number of contexts (executor threads) in the `:default` pool.
 
   ## Examples

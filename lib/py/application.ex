@@ -12,8 +12,14 @@ defmodule Py.Application do
         Py.Native.semaphore_set_max(Py.Semaphore.default_max())
         Py.Native.runtime_allow_fork(Application.get_env(:erlang_python, :allow_fork, false))
 
+        Py.Native.logging_configure(
+          Application.get_env(:erlang_python, :logging, true),
+          Py.Logging.python_level(Application.get_env(:erlang_python, :log_level))
+        )
+
         children = [
           {Registry, keys: :unique, name: Py.PoolRegistry},
+          Py.Logging,
           {Py.Output, python: python},
           {Task.Supervisor, name: Py.CallbackTasks},
           Py.Callback,

@@ -111,6 +111,8 @@ defmodule Py.Native do
   def runtime_allow_fork(_allow), do: nif_error()
   def runner_register(_pid), do: nif_error()
   def callback_names(_names), do: nif_error()
+  def logging_configure(_enabled, _level), do: nif_error()
+  def logging_relay(_pid), do: nif_error()
   def pool_new(_size, _mode), do: nif_error()
   def pool_submit(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()
   def pool_submit_dirty(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()

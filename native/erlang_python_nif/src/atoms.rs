@@ -69,4 +69,9 @@ rustler::atoms! {
     max_size,
     owner,
     not_binary,
+    py_log,
+    debug,
+    info,
+    warning,
+    critical,
 }

@@ -235,6 +235,11 @@ pub fn install(py: Python<'_>, main: bool) -> PyResult<ErlangTypes> {
     py.run(crate::event_loop::SOURCE, Some(&globals), None)?;
     crate::channel::install(py, &globals)?;
     py.run(crate::channel::SOURCE, Some(&globals), None)?;
+    crate::logging::install(py, &globals)?;
+    py.run(crate::logging::SOURCE, Some(&globals), None)?;
+    if crate::logging::enabled() {
+        module.call_method1("_install_logging", (crate::logging::level(),))?;
+    }
 
     let sys = py.import("sys")?;
     sys.getattr("modules")?.set_item("erlang", &module)?;

@@ -13,6 +13,7 @@ mod error;
 mod event_loop;
 mod inflight;
 mod interp;
+mod logging;
 mod nif;
 mod object;
 mod op;

@@ -54,6 +54,21 @@ fn runner_register(pid: LocalPid) -> Atom {
     atoms::ok()
 }
 
+/// Whether new interpreters send Python logging to Logger, and at which Python
+/// level. Called before the runtime starts.
+#[rustler::nif]
+fn logging_configure(enabled: bool, level: Option<i64>) -> Atom {
+    crate::logging::configure(enabled, level);
+    atoms::ok()
+}
+
+/// The process that turns Python log records into Logger calls.
+#[rustler::nif]
+fn logging_relay(relay: LocalPid) -> Atom {
+    crate::logging::set_relay(relay);
+    atoms::ok()
+}
+
 #[rustler::nif]
 fn callback_names(names: Vec<String>) -> Atom {
     crate::callback::set_names(names);
