@@ -129,12 +129,13 @@ defmodule Py do
 
     module = name!(module)
     function = name!(function)
+    op = Py.Op.call(module, function, args, kwargs!(opts[:kwargs]), opts[:return])
 
-    Py.Request.run(
-      Py.Op.call(module, function, args, kwargs!(opts[:kwargs]), opts[:return]),
-      opts,
-      {module, function}
-    )
+    if Py.Telemetry.enabled?() do
+      Py.Telemetry.call(module, function, fn -> Py.Request.run(op, opts, {module, function}) end)
+    else
+      Py.Request.run(op, opts, {module, function})
+    end
   end
 
   def call(_module, _function, args, _opts) do

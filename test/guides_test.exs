@@ -1,15 +1,22 @@
 defmodule Py.GuidesTest do
-  # Every `elixir` block of the guides runs, in order, as a reader would run them.
+  # Every `elixir` block of every guide runs, in order, as a reader would run them.
   use ExUnit.Case, async: false
 
-  for guide <- [
-        "guides/callbacks-and-state.md",
-        "guides/async-and-streams.md",
-        "guides/channels.md"
-      ] do
+  guides = Path.wildcard("guides/*.md")
+
+  for guide <- guides, Py.Test.Guide.blocks(guide) != [] do
     test guide do
-      assert Py.Test.Guide.blocks(unquote(guide)) != []
-      ExUnit.CaptureIO.capture_io(fn -> Py.Test.Guide.run(unquote(guide)) end)
+      ExUnit.CaptureLog.capture_log(fn ->
+        ExUnit.CaptureIO.capture_io(fn -> Py.Test.Guide.run(unquote(guide)) end)
+      end)
+    end
+  end
+
+  test "the guides with runnable examples are all here" do
+    runnable = for guide <- unquote(guides), Py.Test.Guide.blocks(guide) != [], do: guide
+
+    for guide <- ~w(callbacks-and-state async-and-streams channels logging-and-tracing) do
+      assert "guides/#{guide}.md" in runnable
     end
   end
 end

@@ -17,9 +17,12 @@ defmodule Py.Application do
           Py.Logging.python_level(Application.get_env(:erlang_python, :log_level))
         )
 
+        Py.Telemetry.setup()
+
         children = [
           {Registry, keys: :unique, name: Py.PoolRegistry},
           Py.Logging,
+          Py.Trace,
           {Py.Output, python: python},
           {Task.Supervisor, name: Py.CallbackTasks},
           Py.Callback,

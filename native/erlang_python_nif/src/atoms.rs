@@ -74,4 +74,5 @@ rustler::atoms! {
     info,
     warning,
     critical,
+    py_span,
 }

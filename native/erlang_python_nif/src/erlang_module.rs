@@ -235,6 +235,8 @@ pub fn install(py: Python<'_>, main: bool) -> PyResult<ErlangTypes> {
     py.run(crate::event_loop::SOURCE, Some(&globals), None)?;
     crate::channel::install(py, &globals)?;
     py.run(crate::channel::SOURCE, Some(&globals), None)?;
+    crate::trace::install(py, &globals)?;
+    py.run(crate::trace::SOURCE, Some(&globals), None)?;
     crate::logging::install(py, &globals)?;
     py.run(crate::logging::SOURCE, Some(&globals), None)?;
     if crate::logging::enabled() {

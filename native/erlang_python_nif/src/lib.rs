@@ -25,6 +25,7 @@ mod semaphore;
 mod state;
 mod subinterp;
 mod term_size;
+mod trace;
 mod watchdog;
 mod worker;
 

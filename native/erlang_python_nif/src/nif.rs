@@ -62,6 +62,14 @@ fn logging_configure(enabled: bool, level: Option<i64>) -> Atom {
     atoms::ok()
 }
 
+/// Turns span recording on or off, and names the collector process.
+#[rustler::nif]
+fn trace_configure(collector: LocalPid, enabled: bool) -> Atom {
+    crate::trace::set_collector(collector);
+    crate::trace::set_enabled(enabled);
+    atoms::ok()
+}
+
 /// The process that turns Python log records into Logger calls.
 #[rustler::nif]
 fn logging_relay(relay: LocalPid) -> Atom {
