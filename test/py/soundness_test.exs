@@ -178,7 +178,7 @@ defmodule Py.SoundnessTest do
 
   @tag :slow
   @tag timeout: 300_000
-  test "1 000 pool start/stop cycles leave threads and memory flat" do
+  test "1 000 pool start/stop cycles leave thread states, threads and memory flat" do
     cycle = fn ->
       {:ok, _} = Py.Pool.start(:cycling, 1)
       {:ok, 1.0} = Py.call(:math, :sqrt, [1.0], pool: :cycling)
@@ -187,20 +187,21 @@ defmodule Py.SoundnessTest do
 
     # Warm up allocators and caches before measuring.
     for _ <- 1..50, do: cycle.()
-    wait_until(fn -> thread_count() <= baseline_threads() end)
     threads = thread_count()
+    wait_until(fn -> thread_count() <= threads end)
+    {:ok, states} = Py.eval("erlang._thread_states()")
     rss = rss_bytes()
 
     for _ <- 1..1_000, do: cycle.()
 
     wait_until(fn -> thread_count() <= threads end, 500)
+    # Each stopped context deletes its thread state: none accumulate.
+    wait_until(fn -> Py.eval("erlang._thread_states()") == {:ok, states} end)
     growth = rss_bytes() - rss
-    # Leaking each worker's thread state and stack would grow far past this.
     assert growth < 20 * 1024 * 1024, "RSS grew by #{div(growth, 1024)} KiB"
   end
 
   defp thread_count, do: length(File.ls!("/proc/self/task"))
-  defp baseline_threads, do: thread_count()
 
   defp rss_bytes do
     "/proc/self/status"

@@ -210,6 +210,26 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
             },
         )?,
     )?;
+    // For leak tests: the thread states of the calling interpreter. Thread states are
+    // added and removed under the runtime's own lock; the count is exact whenever no
+    // thread is being started or stopped, which is when tests read it.
+    namespace.set_item(
+        "_thread_states",
+        function(py, c"_thread_states", c"How many thread states the interpreter has.", |_, _| {
+            let mut count = 0usize;
+            // SAFETY: attached, so there is a current interpreter; the list is only
+            // walked, never kept.
+            unsafe {
+                let interp = pyo3::ffi::PyInterpreterState_Get();
+                let mut tstate = pyo3::ffi::PyInterpreterState_ThreadHead(interp);
+                while !tstate.is_null() {
+                    count += 1;
+                    tstate = pyo3::ffi::PyThreadState_Next(tstate);
+                }
+            }
+            Ok(count)
+        })?,
+    )?;
     // Event-loop tasks hold a semaphore permit like calls do (see event_loop.rs).
     namespace.set_item(
         "_permit_acquire",
