@@ -215,20 +215,25 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
     // thread is being started or stopped, which is when tests read it.
     namespace.set_item(
         "_thread_states",
-        function(py, c"_thread_states", c"How many thread states the interpreter has.", |_, _| {
-            let mut count = 0usize;
-            // SAFETY: attached, so there is a current interpreter; the list is only
-            // walked, never kept.
-            unsafe {
-                let interp = pyo3::ffi::PyInterpreterState_Get();
-                let mut tstate = pyo3::ffi::PyInterpreterState_ThreadHead(interp);
-                while !tstate.is_null() {
-                    count += 1;
-                    tstate = pyo3::ffi::PyThreadState_Next(tstate);
+        function(
+            py,
+            c"_thread_states",
+            c"How many thread states the interpreter has.",
+            |_, _| {
+                let mut count = 0usize;
+                // SAFETY: attached, so there is a current interpreter; the list is only
+                // walked, never kept.
+                unsafe {
+                    let interp = pyo3::ffi::PyInterpreterState_Get();
+                    let mut tstate = pyo3::ffi::PyInterpreterState_ThreadHead(interp);
+                    while !tstate.is_null() {
+                        count += 1;
+                        tstate = pyo3::ffi::PyThreadState_Next(tstate);
+                    }
                 }
-            }
-            Ok(count)
-        })?,
+                Ok(count)
+            },
+        )?,
     )?;
     // Event-loop tasks hold a semaphore permit like calls do (see event_loop.rs).
     namespace.set_item(
