@@ -113,6 +113,33 @@ impl View {
         })
     }
 
+    /// Builds a message from Python values with `build` (given an encoder for this
+    /// interpreter) and sends it to `pid` from this thread. `Ok(false)` when the
+    /// process is gone; a value that cannot be converted is a `ValueError`.
+    pub fn send<'py, F>(&self, py: Python<'py>, pid: &LocalPid, build: F) -> PyResult<bool>
+    where
+        F: for<'e> FnOnce(
+            &Encoder_<'_, 'py, 'e>,
+        ) -> Result<rustler::Term<'e>, crate::convert::ConvertError>,
+    {
+        let mut message = OwnedEnv::new();
+        let built = message.run(|env| {
+            let encoder = Encoder_ {
+                py,
+                env,
+                types: &self.types,
+                home: &self.home,
+            };
+            build(&encoder).map(|term| term.as_c_arg())
+        });
+        let raw = built.map_err(|err| PyValueError::new_err(err.describe()))?;
+        let sent = message.send_and_clear(pid, |env| {
+            // SAFETY: `raw` was built in this environment just above.
+            unsafe { rustler::Term::new(env, raw) }
+        });
+        Ok(sent.is_ok())
+    }
+
     /// `obj` as an Erlang term in the external term format.
     pub fn encode_etf(&self, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         OwnedEnv::new().run(|env| {
@@ -387,22 +414,8 @@ fn send(pid: &Bound<'_, PyAny>, term: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = pid.py();
     let view = View::current(py)?;
     let target = local_pid(&view, pid)?;
-    let mut message = OwnedEnv::new();
-    let built = message.run(|env| {
-        let encoder = Encoder_ {
-            py,
-            env,
-            types: &view.types,
-            home: &view.home,
-        };
-        encoder.encode(term).map(|term| term.as_c_arg())
-    });
-    let raw = built.map_err(|err| PyValueError::new_err(err.describe()))?;
     // A message to a process that is gone is dropped, as `send/2` does in Erlang.
-    let _ = message.send_and_clear(&target, |env| {
-        // SAFETY: `raw` was built in this environment just above.
-        unsafe { rustler::Term::new(env, raw) }
-    });
+    view.send(py, &target, |encoder| encoder.encode(term))?;
     Ok(())
 }
 

@@ -6,11 +6,10 @@ use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
-use rustler::{Encoder, LocalPid, OwnedEnv};
+use rustler::{Encoder, LocalPid};
 
 use crate::atoms;
 use crate::bridge::View;
-use crate::convert::encode::Encoder_;
 
 static RELAY: RwLock<Option<LocalPid>> = RwLock::new(None);
 
@@ -52,35 +51,19 @@ fn log(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     let message = args.get_item(1)?;
     let metadata = args.get_item(2)?;
     let view = View::current(py)?;
-    let mut env = OwnedEnv::new();
-    let built = env.run(|env| {
-        let encoder = Encoder_ {
-            py,
-            env,
-            types: &view.types,
-            home: &view.home,
-        };
-        let level = match levelno {
-            n if n >= 50 => atoms::critical(),
-            n if n >= 40 => atoms::error(),
-            n if n >= 30 => atoms::warning(),
-            n if n >= 20 => atoms::info(),
-            _ => atoms::debug(),
-        };
+    let level = match levelno {
+        n if n >= 50 => atoms::critical(),
+        n if n >= 40 => atoms::error(),
+        n if n >= 30 => atoms::warning(),
+        n if n >= 20 => atoms::info(),
+        _ => atoms::debug(),
+    };
+    // A record that cannot be converted is dropped rather than raised into the code
+    // that logged it.
+    let _ = view.send(py, &relay, |encoder| {
         let message = encoder.encode(&message)?;
         let metadata = encoder.encode(&metadata)?;
-        Ok::<_, crate::convert::ConvertError>(
-            (atoms::py_log(), level, message, metadata)
-                .encode(env)
-                .as_c_arg(),
-        )
-    });
-    let Ok(raw) = built else {
-        return Ok(());
-    };
-    let _ = env.send_and_clear(&relay, |env| {
-        // SAFETY: built in this environment just above.
-        unsafe { rustler::Term::new(env, raw) }
+        Ok((atoms::py_log(), level, message, metadata).encode(encoder.env))
     });
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::sync::RwLock;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use rustler::env::SavedTerm;
@@ -12,7 +12,6 @@ use rustler::{Encoder, LocalPid, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::decode::Decoder;
-use crate::convert::encode::Encoder_;
 use crate::worker::callback_result;
 
 static RUNNER: RwLock<Option<LocalPid>> = RwLock::new(None);
@@ -46,27 +45,14 @@ pub fn call<'py>(
     let view = crate::bridge::View::current(py)?;
     let (tx, rx) = flume::bounded(1);
     let token = ResourceArc::new(ThreadReply { tx });
-    let mut message = OwnedEnv::new();
-    let built = message.run(|env| {
-        let encoder = Encoder_ {
-            py,
-            env,
-            types: &view.types,
-            home: &view.home,
-        };
+    let sent = view.send(py, &runner, |encoder| {
         let mut items = Vec::with_capacity(args.len());
         for arg in args.iter() {
             items.push(encoder.encode(&arg)?);
         }
-        let term = (atoms::py_callback(), token, name, items).encode(env);
-        Ok::<_, crate::convert::ConvertError>(term.as_c_arg())
-    });
-    let term = built.map_err(|err| PyValueError::new_err(err.describe()))?;
-    let sent = message.send_and_clear(&runner, |env| {
-        // SAFETY: built in this environment just above.
-        unsafe { rustler::Term::new(env, term) }
-    });
-    if sent.is_err() {
+        Ok((atoms::py_callback(), token, name, items).encode(encoder.env))
+    })?;
+    if !sent {
         return Err(PyRuntimeError::new_err(
             "the callback runner is not running",
         ));

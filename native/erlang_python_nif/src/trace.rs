@@ -8,11 +8,10 @@ use std::sync::RwLock;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
-use rustler::{Encoder, LocalPid, OwnedEnv};
+use rustler::{Encoder, LocalPid};
 
 use crate::atoms;
 use crate::bridge::View;
-use crate::convert::encode::Encoder_;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -39,23 +38,10 @@ fn record(args: &Bound<'_, PyTuple>) -> PyResult<()> {
     };
     let span = args.get_item(0)?;
     let view = View::current(py)?;
-    let mut env = OwnedEnv::new();
-    let built = env.run(|env| {
-        let encoder = Encoder_ {
-            py,
-            env,
-            types: &view.types,
-            home: &view.home,
-        };
+    let _ = view.send(py, &collector, |encoder| {
         let span = encoder.encode(&span)?;
-        Ok::<_, crate::convert::ConvertError>((atoms::py_span(), span).encode(env).as_c_arg())
+        Ok((atoms::py_span(), span).encode(encoder.env))
     });
-    if let Ok(raw) = built {
-        let _ = env.send_and_clear(&collector, |env| {
-            // SAFETY: built in this environment just above.
-            unsafe { rustler::Term::new(env, raw) }
-        });
-    }
     Ok(())
 }
 
