@@ -13,20 +13,30 @@ defmodule Py.Telemetry do
 
   def enabled?, do: :persistent_term.get(@key, false)
 
-  # [:erlang_python, :call, :start | :stop] around a call.
+  # [:erlang_python, :call, :start] and then :stop, or :exception when Python raised.
   def call(module, function, fun) do
     if enabled?() do
       metadata = %{module: module, function: function}
       start = System.monotonic_time()
       execute([:erlang_python, :call, :start], %{system_time: System.system_time()}, metadata)
       result = fun.()
-      outcome = if match?({:error, _}, result), do: :error, else: :ok
+      measurements = %{duration: System.monotonic_time() - start}
 
-      execute(
-        [:erlang_python, :call, :stop],
-        %{duration: System.monotonic_time() - start},
-        Map.put(metadata, :result, outcome)
-      )
+      case result do
+        {:error, %Py.Error{} = error} ->
+          metadata = Map.merge(metadata, %{kind: :error, reason: error})
+          execute([:erlang_python, :call, :exception], measurements, metadata)
+
+        {:error, _} ->
+          execute(
+            [:erlang_python, :call, :stop],
+            measurements,
+            Map.put(metadata, :result, :error)
+          )
+
+        _ ->
+          execute([:erlang_python, :call, :stop], measurements, Map.put(metadata, :result, :ok))
+      end
 
       result
     else

@@ -20,7 +20,8 @@ defmodule Py.Trace do
   When the `:telemetry` application is present at run time, each span also emits
   `[:erlang_python, :span, :start]` and `[:erlang_python, :span, :stop | :exception]`
   (emitted as the span is collected, with its measured start and duration), and every
-  `Py.call/4` emits `[:erlang_python, :call, :start | :stop]`.
+  `Py.call/4` emits `[:erlang_python, :call, :start]` and then `:stop`, or `:exception`
+  (with `kind: :error, reason: %Py.Error{}`) when Python raised.
 
   ## Examples
 

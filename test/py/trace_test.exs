@@ -92,6 +92,10 @@ defmodule Py.TraceTest do
     assert_received {:telemetry, [:erlang_python, :span, :stop], %{duration: _}, %{status: :ok}}
 
     {:error, _} = Py.call(:__main__, :failing)
+
+    assert_received {:telemetry, [:erlang_python, :call, :exception], %{duration: _},
+                     %{kind: :error, reason: %Py.Error{type: "ValueError"}}}
+
     _ = spans()
 
     assert_received {:telemetry, [:erlang_python, :span, :exception], _,
