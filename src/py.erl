@@ -23,6 +23,9 @@
          state_incr/1, state_incr/2, state_decr/1, state_decr/2,
          version/0, execution_mode/0, num_executors/0, subinterp_supported/0]).
 
+%% Shared with the other py_* modules.
+-export([result/1, to_python/1, from_python/1, name/1]).
+
 -define(TIMEOUT, 30000).
 
 %% Calls
@@ -171,6 +174,7 @@ subinterp_supported() -> 'Elixir.Py.Subinterp':'supported?'().
 
 %% Shapes
 
+%% @private The erlang_python shape of a result from the Elixir API.
 result({ok, Value}) -> {ok, from_python(Value)};
 result(ok) -> ok;
 result({error, #{'__struct__' := 'Elixir.Py.Error', type := Type, message := Message}}) ->

@@ -128,6 +128,8 @@ defmodule Py.Native do
   def semaphore_current, do: nif_error()
   def semaphore_max, do: nif_error()
   def semaphore_set_max(_max), do: nif_error()
+  def semaphore_acquire, do: nif_error()
+  def semaphore_release, do: nif_error()
   def object_count, do: nif_error()
   def state_store(_key, _value), do: nif_error()
   def channel_new(_max_size, _bytes_mode), do: nif_error()

@@ -399,6 +399,18 @@ fn semaphore_max() -> usize {
     semaphore::max()
 }
 
+/// Takes a permit outside any request (Erlang's `py_semaphore:acquire/1`).
+#[rustler::nif]
+fn semaphore_acquire() -> bool {
+    semaphore::acquire().is_ok()
+}
+
+#[rustler::nif]
+fn semaphore_release() -> Atom {
+    semaphore::release();
+    atoms::ok()
+}
+
 #[rustler::nif]
 fn semaphore_set_max(max: usize) -> Atom {
     semaphore::set_max(max);

@@ -18,8 +18,11 @@ pub fn acquire() -> Result<(), (usize, usize)> {
     Ok(())
 }
 
+/// Gives a permit back; the count never goes below zero.
 pub fn release() {
-    CURRENT.fetch_sub(1, Ordering::AcqRel);
+    let _ = CURRENT.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+        current.checked_sub(1)
+    });
 }
 
 pub fn current() -> usize {

@@ -42,7 +42,13 @@ impl<'py> Decoder<'_, 'py> {
             TermType::Tuple => self.tuple(term, depth),
             TermType::Map => self.map(term, depth),
             TermType::Pid => self.opaque(&self.types.pid, term),
-            TermType::Ref => self.opaque(&self.types.reference, term),
+            // A bare channel reference (as Erlang code holds it) is a channel too.
+            TermType::Ref => {
+                match term.decode::<rustler::ResourceArc<crate::channel::ChannelRef>>() {
+                    Ok(channel) => self.channel_of(&channel),
+                    Err(_) => self.opaque(&self.types.reference, term),
+                }
+            }
             TermType::Fun => Err(ConvertError::Unsupported("functions")),
             TermType::Port => Err(ConvertError::Unsupported("ports")),
             TermType::Unknown => Err(ConvertError::Unsupported("this term")),
@@ -190,6 +196,10 @@ impl<'py> Decoder<'_, 'py> {
             .map_get(atoms::ref_())
             .and_then(|r| r.decode::<rustler::ResourceArc<crate::channel::ChannelRef>>())
             .map_err(|_| ConvertError::Unsupported("a Py.Channel without a live channel"))?;
+        self.channel_of(&channel)
+    }
+
+    fn channel_of(&self, channel: &crate::channel::ChannelRef) -> Decoded<'py> {
         let make = self.py.import("erlang")?.getattr("_channel")?;
         Ok(make.call1((channel.0.id, channel.0.bytes_mode))?)
     }
