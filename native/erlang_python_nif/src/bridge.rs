@@ -205,10 +205,21 @@ fn procedure<'py, F>(
 where
     F: Fn(Args<'_, '_>, Kwargs<'_, '_>) -> PyResult<()> + Send + Sync + 'static,
 {
-    PyCFunction::new_closure(py, Some(name), Some(doc), move |args, kwargs| {
-        body(args, kwargs)?;
-        Ok::<_, PyErr>(args.py().None())
+    function(py, name, doc, move |args, kwargs| {
+        body(args, kwargs).map(|()| None::<()>)
     })
+}
+
+/// The optional argument at `index`, given by position or as the keyword `name`.
+fn optional<'py>(
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    index: usize,
+    name: &str,
+) -> Option<Bound<'py, PyAny>> {
+    args.get_item(index)
+        .ok()
+        .or_else(|| kwargs.and_then(|kwargs| kwargs.get_item(name).ok().flatten()))
 }
 
 /// Adds send, whereis and the state functions to the module's namespace.
@@ -284,10 +295,7 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
         function(py, c"state_get", c"state_get(key, default=None)\n--\n\nThe shared value stored under `key`, or `default`.", |args, kwargs| {
             let py = args.py();
             let key = args.get_item(0)?;
-            let default = match args.get_item(1) {
-                Ok(default) => Some(default),
-                Err(_) => kwargs.and_then(|kwargs| kwargs.get_item("default").ok().flatten()),
-            };
+            let default = optional(args, kwargs, 1, "default");
             let view = View::current(py)?;
             let key = key_etf(&view, &key)?;
             let found = OwnedEnv::new().run(|env| {
@@ -357,12 +365,9 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
         namespace.set_item(
             attribute,
             function(py, name, doc, move |args, kwargs| {
-                let by: i64 = match args.get_item(1) {
-                    Ok(by) => by.extract()?,
-                    Err(_) => match kwargs.and_then(|kwargs| kwargs.get_item("by").ok().flatten()) {
-                        Some(by) => by.extract()?,
-                        None => 1,
-                    },
+                let by: i64 = match optional(args, kwargs, 1, "by") {
+                    Some(by) => by.extract()?,
+                    None => 1,
                 };
                 let view = View::current(args.py())?;
                 let key = key_etf(&view, &args.get_item(0)?)?;

@@ -181,8 +181,21 @@ impl Context {
             .clone()
     }
 
-    fn next_id(&self) -> u64 {
-        (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64
+    /// A new request with an id that names this context.
+    fn request(
+        &self,
+        caller: LocalPid,
+        env: OwnedEnv,
+        reference: SavedTerm,
+        op: SavedTerm,
+    ) -> Request {
+        Request {
+            id: (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64,
+            caller,
+            env,
+            reference,
+            op,
+        }
     }
 
     /// Queues a top-level request; the caller holds a semaphore permit for it, which
@@ -197,14 +210,8 @@ impl Context {
         op: SavedTerm,
         spin: bool,
     ) -> Result<u64, ()> {
-        let id = self.next_id();
-        let request = Request {
-            id,
-            caller,
-            env,
-            reference,
-            op,
-        };
+        let request = self.request(caller, env, reference, op);
+        let id = request.id;
         let slot = Slot::new(caller_of(caller), false, spin);
         // Admission and sending happen under one lock, and so does closing: a request
         // is either in the queue before the thread drains it at stop, or refused.
@@ -240,14 +247,8 @@ impl Context {
         reference: SavedTerm,
         op: SavedTerm,
     ) -> Result<u64, ()> {
-        let id = self.next_id();
-        let request = Request {
-            id,
-            caller,
-            env,
-            reference,
-            op,
-        };
+        let request = self.request(caller, env, reference, op);
+        let id = request.id;
         let mut inflight = self.lock();
         let Some(wake) =
             inflight.admit_nested(frame, id, Slot::new(caller_of(caller), true, false))
