@@ -11,6 +11,7 @@ defmodule Py.Application do
         :os.set_signal(:sigchld, :default)
         Py.Native.semaphore_set_max(Py.Semaphore.default_max())
         Py.Native.runtime_allow_fork(Application.get_env(:erlang_python, :allow_fork, false))
+        :ok = Py.Sandbox.configure(Application.get_env(:erlang_python, :sandbox, false))
 
         Py.Native.logging_configure(
           Application.get_env(:erlang_python, :logging, true),

@@ -109,6 +109,8 @@ defmodule Py.Native do
   def runtime_init(_python, _relay), do: nif_error()
   def runtime_info, do: nif_error()
   def runtime_allow_fork(_allow), do: nif_error()
+  def runtime_sandbox(_events), do: nif_error()
+  def runtime_sandbox_events, do: nif_error()
   def runner_register(_pid), do: nif_error()
   def callback_names(_names), do: nif_error()
   def logging_configure(_enabled, _level), do: nif_error()

@@ -194,6 +194,10 @@ defmodule Py.ConvertTest do
 
     assert {:ok, %Py.Object{}} = Py.eval(name)
 
+    assert {:error, {:invalid, message}} = Py.eval("erlang.atom(n)", %{n: name})
+    assert message =~ "names no existing atom"
+    assert {:ok, :ok} = Py.eval("erlang.atom('ok')")
+
     assert_raise ArgumentError, fn -> String.to_existing_atom(name) end
   end
 end

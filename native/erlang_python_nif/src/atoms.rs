@@ -21,6 +21,7 @@ rustler::atoms! {
     overloaded,
     not_initialized,
     already_initialized,
+    already_set,
     init_failed,
     call,
     eval,

@@ -43,8 +43,9 @@ class _Term:
         return (type(self), (self._etf,))
 
 class Atom:
-    '''An Erlang atom. erlang.atom(name) makes one; Python creates atoms no other way.
-    Atoms are never garbage collected: make them from a fixed set of names only.'''
+    '''An Erlang atom. erlang.atom(name) names one; it converts to that atom only if the
+    VM already has it, because Python never grows the atom table (atoms are never
+    garbage collected, and a full table ends the VM).'''
     __slots__ = ('name',)
 
     def __init__(self, name):

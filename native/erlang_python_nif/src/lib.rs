@@ -2,6 +2,7 @@
 //! for the threads that execute Python, and `convert` for the data model.
 
 mod atoms;
+mod audit;
 mod bridge;
 mod buffer;
 mod callback;

@@ -44,8 +44,23 @@ fn runtime_info(env: Env<'_>) -> Term<'_> {
 
 #[rustler::nif]
 fn runtime_allow_fork(allow: bool) -> Atom {
-    runtime::allow_fork(allow);
+    crate::audit::allow_fork(allow);
     atoms::ok()
+}
+
+/// Turns the sandbox on, blocking these audit events; it cannot be turned off.
+#[rustler::nif]
+fn runtime_sandbox(env: Env<'_>, events: Vec<String>) -> Term<'_> {
+    if crate::audit::sandbox(events) {
+        atoms::ok().encode(env)
+    } else {
+        (atoms::error(), atoms::already_set()).encode(env)
+    }
+}
+
+#[rustler::nif]
+fn runtime_sandbox_events() -> Vec<String> {
+    crate::audit::sandbox_events()
 }
 
 #[rustler::nif]

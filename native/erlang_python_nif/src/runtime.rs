@@ -4,14 +4,14 @@
 //! then serves as the watchdog (see `watchdog.rs`). A second thread, the janitor,
 //! releases main-interpreter objects whose handles the BEAM garbage collected.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ffi::{c_void, CStr, CString};
 use std::sync::{Mutex, OnceLock};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use rustler::LocalPid;
 
+use crate::audit;
 use crate::convert::ErlangTypes;
 use crate::erlang_module;
 use crate::object::{Home, Orphan};
@@ -142,44 +142,11 @@ unsafe fn start_python(program: &CStr) -> Result<*mut ffi::PyThreadState, String
         });
         prepared.map_err(|err| format!("cannot prepare the interpreter: {err}"))
     })?;
-    if PySys_AddAuditHook(Some(audit), std::ptr::null_mut()) != 0 {
-        return Err("cannot install the fork guard".into());
+    if !audit::install() {
+        return Err("cannot install the audit hook".into());
     }
     let _ = MAIN_TYPES.set(types);
     Ok(ffi::PyEval_SaveThread())
-}
-
-/// Whether `os.fork()` may run (config `:allow_fork`): forking the main interpreter
-/// copies the whole VM, which is almost never what anyone wants.
-static ALLOW_FORK: AtomicBool = AtomicBool::new(false);
-
-pub fn allow_fork(allow: bool) {
-    ALLOW_FORK.store(allow, Ordering::Relaxed);
-}
-
-extern "C" {
-    fn PySys_AddAuditHook(
-        hook: Option<unsafe extern "C" fn(*const c_char, *mut ffi::PyObject, *mut c_void) -> c_int>,
-        data: *mut c_void,
-    ) -> c_int;
-}
-
-/// A C audit hook (cheap: a string compare per event, no Python call) that refuses
-/// `os.fork`/`os.forkpty`, and so multiprocessing's `fork` start method.
-unsafe extern "C" fn audit(
-    event: *const c_char,
-    _args: *mut ffi::PyObject,
-    _: *mut c_void,
-) -> c_int {
-    let event = CStr::from_ptr(event).to_bytes();
-    if (event == b"os.fork" || event == b"os.forkpty") && !ALLOW_FORK.load(Ordering::Relaxed) {
-        ffi::PyErr_SetString(
-            ffi::PyExc_RuntimeError,
-            c"os.fork() is refused inside the BEAM: it would copy the whole VM. Use subprocess or multiprocessing with the 'spawn' or 'forkserver' start method, or set config :erlang_python, allow_fork: true".as_ptr(),
-        );
-        return -1;
-    }
-    0
 }
 
 unsafe fn check(status: ffi::PyStatus, config: &mut ffi::PyConfig) -> Result<(), String> {

@@ -95,9 +95,12 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             let name = name
                 .cast::<PyString>()
                 .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?;
-            return rustler::Atom::from_str(env, name.to_str()?)
+            // Only atoms the VM already knows: Python must never grow the atom table,
+            // which is never garbage collected and ends the VM when full.
+            let name = name.to_str()?;
+            return rustler::Atom::existing_from_str(env, name)
                 .map(|atom| atom.encode(env))
-                .map_err(|_| ConvertError::Unsupported("an atom name over 255 characters"));
+                .map_err(|_| ConvertError::UnknownAtom(name.to_string()));
         }
         Ok(self.handle(obj))
     }

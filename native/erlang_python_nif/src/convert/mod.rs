@@ -23,6 +23,8 @@ pub enum ConvertError {
     Unsupported(&'static str),
     UnhashableKey,
     DuplicateKey,
+    /// An `erlang.Atom` whose atom the VM does not have: Python never creates atoms.
+    UnknownAtom(String),
     /// A handle whose subinterpreter was destroyed.
     Gone,
     Python(PyErr),
@@ -41,6 +43,9 @@ impl ConvertError {
             ConvertError::TooDeep => format!("nesting deeper than {MAX_DEPTH} levels"),
             ConvertError::ImproperList => "improper lists cannot be converted".to_string(),
             ConvertError::Unsupported(what) => format!("{what} cannot be converted"),
+            ConvertError::UnknownAtom(name) => format!(
+                "erlang.Atom({name:?}) names no existing atom, and Python cannot create atoms"
+            ),
             ConvertError::UnhashableKey => {
                 "map key cannot be a Python dict key (lists and maps are unhashable)".to_string()
             }
