@@ -62,7 +62,7 @@ defmodule Py.EventLoop do
   def await(ref, timeout \\ @default_timeout) when is_reference(ref) do
     case Process.delete({__MODULE__, ref}) do
       nil -> raise ArgumentError, "no task of this process is pending under #{inspect(ref)}"
-      call_opts -> wait(ref, call_opts, deadline(timeout))
+      handle -> wait(ref, handle, deadline(timeout))
     end
   end
 
@@ -158,40 +158,62 @@ defmodule Py.EventLoop do
   defp collect([], _deadline, results), do: {:ok, Enum.reverse(results)}
 
   defp collect([ref | rest], deadline, results) do
-    call_opts = Process.delete({__MODULE__, ref})
+    handle = Process.delete({__MODULE__, ref})
 
-    case wait(ref, call_opts, deadline) do
+    case wait(ref, handle, deadline) do
       {:ok, value} -> collect(rest, deadline, [value | results])
       {:error, _} = error -> cancel_all(rest) && error
     end
   end
 
   defp cancel_all(refs) do
-    for ref <- refs, call_opts = Process.delete({__MODULE__, ref}), do: cancel(ref, call_opts)
+    for ref <- refs, handle = Process.delete({__MODULE__, ref}), do: Py.Native.loop_cancel(handle)
     true
   end
 
   defp submit(pid, module, function, args, opts) do
     ref = make_ref()
-    call_opts = routing(opts)
+    op = Py.Op.call(Py.name!(module), Py.name!(function), args, Py.kwargs!(opts[:kwargs]), :value)
 
-    args = [ref, pid, Py.name!(module), Py.name!(function), args, Py.kwargs!(opts[:kwargs])]
+    with {:ok, pool, index, strict} <- Py.Pool.route(routing(opts)) do
+      case loop_submit(pool, index, strict, ref, pid, op) do
+        :not_started ->
+          with :ok <- start_loop(opts) do
+            queued(loop_submit(pool, index, strict, ref, pid, op), ref)
+          end
 
-    case Py.call(:erlang, :_task_submit, args, call_opts) do
-      {:ok, :ok} ->
-        Process.put({__MODULE__, ref}, call_opts)
-        {:ok, ref}
-
-      {:ok, {:overloaded, current, max}} ->
-        {:error, {:overloaded, current, max}}
-
-      {:error, _} = error ->
-        error
+        reply ->
+          queued(reply, ref)
+      end
     end
   end
 
-  # Tasks of a subinterpreter pool live in one context's interpreter: submission and
-  # cancellation are pinned to it. Worker contexts share the main interpreter's loop.
+  defp loop_submit(pool, index, strict, ref, pid, op) do
+    case Py.Native.loop_submit(pool, index, strict, ref, pid, op) do
+      :heavy -> Py.Native.loop_submit_dirty(pool, index, strict, ref, pid, op)
+      reply -> reply
+    end
+  end
+
+  # The handle keeps the task alive: if this process dies, the handle is collected
+  # and the task cancelled.
+  defp queued({:ok, handle}, ref) do
+    Process.put({__MODULE__, ref}, handle)
+    {:ok, ref}
+  end
+
+  defp queued(:ok, ref), do: {:ok, ref}
+  defp queued(:not_started, _ref), do: {:error, :stopped}
+  defp queued({:error, _} = error, _ref), do: error
+
+  # The loop of the interpreter the task is routed to starts on first use.
+  defp start_loop(opts) do
+    case Py.call(:erlang, :_loop_start, [], routing(opts)) do
+      {:ok, nil} -> :ok
+      {:error, _} = error -> error
+    end
+  end
+
   defp routing(opts) do
     pool = Keyword.get(opts, :pool, :default)
     call_opts = Keyword.take(opts, [:pool, :context])
@@ -205,38 +227,31 @@ defmodule Py.EventLoop do
     end
   end
 
-  defp wait(ref, call_opts, deadline) do
+  defp wait(ref, handle, deadline) do
     receive do
       {^ref, {:output, text}} ->
         IO.write(text)
 
         if remaining(deadline) == 0,
-          do: give_up(ref, call_opts),
-          else: wait(ref, call_opts, deadline)
+          do: give_up(ref, handle),
+          else: wait(ref, handle, deadline)
 
       {^ref, result} ->
         shape(result)
     after
-      remaining(deadline) -> give_up(ref, call_opts)
+      remaining(deadline) -> give_up(ref, handle)
     end
   end
 
-  defp give_up(ref, call_opts) do
-    case cancel(ref, call_opts) do
+  defp give_up(ref, handle) do
+    case Py.Native.loop_cancel(handle) do
       :cancelled ->
         flush(ref)
         {:error, :timeout}
 
       # The task finished as we gave up: its reply is on its way.
-      _replied ->
-        wait(ref, call_opts, :infinity)
-    end
-  end
-
-  defp cancel(ref, call_opts) do
-    case Py.call(:erlang, :_task_cancel, [ref], call_opts) do
-      {:ok, :cancelled} -> :cancelled
-      _ -> :replied
+      :replied ->
+        wait(ref, handle, :infinity)
     end
   end
 

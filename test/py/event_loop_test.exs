@@ -24,6 +24,13 @@ defmodule Py.EventLoopTest do
           finally:
               erlang.state_set(key, 'finally ran')
 
+      async def orphan(key):
+          erlang.state_set(key, 'started')
+          try:
+              await asyncio.sleep(60)
+          finally:
+              erlang.state_set(key, 'finally ran')
+
       async def chatty():
           print('from a task')
           await asyncio.sleep(0)
@@ -87,6 +94,30 @@ defmodule Py.EventLoopTest do
     refute_receive _, 50
   end
 
+  test "a task whose creator dies is cancelled: its finally runs, its permit comes back" do
+    wait_until(fn -> Py.Semaphore.current() == 0 end)
+    key = "loop_orphan_#{System.unique_integer([:positive])}"
+
+    creator =
+      spawn(fn ->
+        {:ok, _ref} = Py.EventLoop.create_task(:__main__, :orphan, [key])
+        Process.sleep(:infinity)
+      end)
+
+    wait_until(fn -> Py.State.fetch(key) == {:ok, "started"} end)
+    assert Py.Semaphore.current() == 1
+    Process.exit(creator, :kill)
+    wait_until(fn -> Py.State.fetch(key) == {:ok, "finally ran"} end)
+    wait_until(fn -> Py.Semaphore.current() == 0 end)
+  end
+
+  test "a task that cannot take its arguments is answered with the reason" do
+    assert {:error, {:invalid, message}} =
+             Py.EventLoop.run(:__main__, :nap, [0, Enum.reduce(1..3_000, 0, &[&1, &2])])
+
+    assert message =~ "nesting deeper"
+  end
+
   test "output printed by a task reaches the process that created it" do
     output =
       ExUnit.CaptureIO.capture_io(fn ->
@@ -134,13 +165,13 @@ defmodule Py.EventLoopTest do
     Py.Semaphore.set_max_concurrent(3)
 
     try do
-      {:ok, a} = Py.EventLoop.create_task(:__main__, :nap, [0.3])
-      {:ok, b} = Py.EventLoop.create_task(:__main__, :nap, [0.3])
-      # Each create_task is also a call while it submits: the third task finds the
-      # two sleeping ones plus its own submission call.
-      assert {:error, {:overloaded, _, 3}} = Py.EventLoop.create_task(:__main__, :nap, [0.3])
-      assert Py.EventLoop.await(a) == {:ok, nil}
-      assert Py.EventLoop.await(b) == {:ok, nil}
+      tasks = for _ <- 1..3, do: elem(Py.EventLoop.create_task(:__main__, :nap, [0.3]), 1)
+      # Three sleeping tasks hold the three permits; submission itself takes none.
+      assert {:error, {:overloaded, 3, 3}} = Py.EventLoop.create_task(:__main__, :nap, [0.3])
+      assert {:error, {:overloaded, 3, 3}} = Py.call(:math, :sqrt, [4.0])
+      for task <- tasks, do: assert(Py.EventLoop.await(task) == {:ok, nil})
+      # Finished tasks gave their permits back.
+      wait_until(fn -> Py.Semaphore.current() == 0 end)
     after
       Py.Semaphore.set_max_concurrent(previous)
     end

@@ -15,6 +15,7 @@ rustler::atoms! {
     timeout,
     cancelled,
     replied,
+    not_started,
     unknown,
     output,
     stopped,

@@ -273,23 +273,6 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
             },
         )?,
     )?;
-    // Event-loop tasks hold a semaphore permit like calls do (see event_loop.rs).
-    namespace.set_item(
-        "_permit_acquire",
-        function(
-            py,
-            c"_permit_acquire",
-            c"None, or (current, max) when overloaded.",
-            |_, _| Ok(crate::semaphore::acquire().err()),
-        )?,
-    )?;
-    namespace.set_item(
-        "_permit_release",
-        procedure(py, c"_permit_release", c"Gives a permit back.", |_, _| {
-            crate::semaphore::release();
-            Ok(())
-        })?,
-    )?;
     namespace.set_item(
         "state_get",
         function(py, c"state_get", c"state_get(key, default=None)\n--\n\nThe shared value stored under `key`, or `default`.", |args, kwargs| {

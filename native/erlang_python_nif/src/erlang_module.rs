@@ -198,10 +198,8 @@ class _Output(_io.TextIOBase):
             raise TypeError('write() argument must be str, not ' + type(text).__name__)
         if text:
             task = _task_output.get()
-            if task is None:
+            if task is None or not _task_write(task, text):
                 _write(text)
-            elif not task.cancelled:
-                send(task.pid, (task.ref, (atom('output'), text)))
         return len(text)
 
     def flush(self):
@@ -233,6 +231,7 @@ pub fn install(py: Python<'_>, main: bool) -> PyResult<ErlangTypes> {
     crate::bridge::install(py, &globals)?;
     globals.set_item("_MAIN_INTERPRETER", main)?;
     py.run(SOURCE, Some(&globals), None)?;
+    crate::task::install(py, &globals)?;
     py.run(crate::event_loop::SOURCE, Some(&globals), None)?;
     crate::channel::install(py, &globals)?;
     py.run(crate::channel::SOURCE, Some(&globals), None)?;

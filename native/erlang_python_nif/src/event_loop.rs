@@ -3,29 +3,21 @@
 //!
 //! The loop runs on a Python thread of its own, one per interpreter (worker contexts
 //! share the main interpreter's; each subinterpreter has its own), started on first
-//! use. Submissions wake it through asyncio's own self-pipe
-//! (`call_soon_threadsafe`): no polling. Each task sends its creator
-//! `{ref, {:output, text}}` for what it prints (routed by a ContextVar, not by
-//! thread) and `{ref, result}` when done. Cancellation pops the task from a registry
-//! under a lock first, so a cancelled task never sends anything afterwards, and
-//! cancels it with `task.cancel()` (its `finally` runs). Tasks hold a semaphore permit
-//! from submission to completion.
+//! use. Tasks arrive through the interpreter's inbox (`task.rs`): the loop selects on
+//! its eventfd and takes every queued task at once, so submission never waits for the
+//! GIL and a burst costs one wake-up. Each task sends its creator
+//! `{ref, {:output, text}}` for what it prints (routed by a ContextVar, not by thread)
+//! and `{ref, result}` when done; the reply, cancellation and permit bookkeeping live
+//! in `task.rs`.
 
 pub const SOURCE: &std::ffi::CStr = c"
 import contextvars as _contextvars
+import sys as _sys
 import threading as _threading
+from functools import partial as _partial
 from inspect import isawaitable as _isawaitable
 
 _task_output = _contextvars.ContextVar('erlang_task_output', default=None)
-
-class _TaskEntry:
-    __slots__ = ('pid', 'ref', 'task', 'cancelled')
-
-    def __init__(self, pid, ref):
-        self.pid = pid
-        self.ref = ref
-        self.task = None
-        self.cancelled = False
 
 def _error_of(error):
     import traceback
@@ -36,12 +28,63 @@ def _error_of(error):
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     return (atom('python'), name, str(error), lines)
 
+_functions = {}
+_CancelledError = None
+
+def _target(module, function):
+    # Looked up once per name: a task should cost a coroutine, not an import.
+    target = _functions.get((module, function))
+    if target is None:
+        target = _functions[(module, function)] = _resolve(module, function)
+    return target
+
+async def _awaiting(awaitable):
+    return await awaitable
+
+from types import CoroutineType as _CoroutineType
+
+def _settle(id, task):
+    try:
+        value = task.result()
+    except _CancelledError:
+        _task_finish(id, 2, None)
+    except BaseException as error:
+        _task_finish(id, 1, _error_of(error))
+    else:
+        _task_finish(id, 0, value)
+
+def _selector():
+    import selectors
+
+    class _InboxSelector(selectors.DefaultSelector):
+        # Before blocking, asks the inbox: queued tasks make its eventfd ready at
+        # once, and while the loop is awake submissions need no wake-up at all.
+        inbox = None
+
+        def select(self, timeout=None):
+            if self.inbox is not None and _loop_idle(timeout):
+                return [(self.get_key(self.inbox), selectors.EVENT_READ)]
+            try:
+                return super().select(timeout)
+            finally:
+                _loop_awake()
+
+    return _InboxSelector()
+
 class _EventLoop:
     def __init__(self):
+        global _CancelledError
         import asyncio
-        self.loop = asyncio.new_event_loop()
+        _CancelledError = asyncio.CancelledError
+        self.selector = _selector()
+        self.loop = asyncio.SelectorEventLoop(self.selector)
         self.tasks = {}
-        self.lock = _threading.Lock()
+        if _sys.version_info >= (3, 12):
+            # Eager tasks run their first step at once: a coroutine that finishes
+            # without waiting never goes through the loop's queue.
+            self.new_task = _partial(asyncio.Task, loop=self.loop, eager_start=True)
+        else:
+            self.new_task = self.loop.create_task
         ready = _threading.Event()
         # Subinterpreters allow no daemon threads; their loop is stopped before the
         # interpreter ends.
@@ -54,99 +97,69 @@ class _EventLoop:
     def _run(self, ready):
         import asyncio
         asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(ready.set)
-        self.loop.run_forever()
-
-    def submit(self, ref, pid, module, function, args, kwargs):
-        overloaded = _permit_acquire()
-        if overloaded is not None:
-            return (atom('overloaded'),) + overloaded
-        entry = _TaskEntry(pid, ref)
-        with self.lock:
-            self.tasks[ref] = entry
-        self.loop.call_soon_threadsafe(self._start, entry, module, function, args, kwargs)
-        return atom('ok')
-
-    def _start(self, entry, module, function, args, kwargs):
-        if entry.cancelled:
-            _permit_release()
-            return
-        context = _contextvars.copy_context()
-        if entry.pid is not None:
-            context.run(_task_output.set, entry)
-        task = self.loop.create_task(
-            _invoke(module, function, args, kwargs), context=context)
-        entry.task = task
-        task.add_done_callback(lambda task: self._done(entry, task))
-
-    def _done(self, entry, task):
-        _permit_release()
-        with self.lock:
-            mine = self.tasks.get(entry.ref) is entry
-            if mine:
-                del self.tasks[entry.ref]
-        if not mine or entry.pid is None:
-            return
-        if task.cancelled():
-            outcome = (atom('error'), atom('cancelled'))
-        elif task.exception() is not None:
-            outcome = (atom('error'), _error_of(task.exception()))
-        else:
-            outcome = (atom('ok'), task.result())
+        fd = _loop_attach()
+        self.loop.add_reader(fd, self._take)
+        self.selector.inbox = fd
+        ready.set()
         try:
-            send(entry.pid, (entry.ref, outcome))
-        except Exception as error:
-            send(entry.pid, (entry.ref, (atom('error'), (atom('invalid'), str(error)))))
+            self.loop.run_forever()
+        finally:
+            _loop_detach()
 
-    def cancel(self, ref):
-        with self.lock:
-            entry = self.tasks.pop(ref, None)
-            if entry is None:
-                return atom('replied')
-            entry.cancelled = True
-        self.loop.call_soon_threadsafe(self._cancel, entry)
-        return atom('cancelled')
+    def _take(self):
+        starts, cancels = _loop_take()
+        tasks = self.tasks
+        for id in cancels:
+            task = tasks.get(id)
+            if task is not None:
+                task.cancel()
+        if not starts:
+            return
+        new_task = self.new_task
+        set_output = _task_output.set
+        done = self._done
+        for id, module, function, args, kwargs in starts:
+            try:
+                target = _functions.get((module, function)) or _target(module, function)
+                result = target(*args, **kwargs) if kwargs else target(*args)
+                if type(result) is not _CoroutineType:
+                    if not _isawaitable(result):
+                        _task_finish(id, 0, result)
+                        continue
+                    result = _awaiting(result)
+                # The task copies the current context: its prints go to its creator.
+                set_output(id)
+                task = new_task(result)
+            except BaseException as error:
+                _task_finish(id, 1, _error_of(error))
+                continue
+            if task.done():
+                _settle(id, task)
+            else:
+                tasks[id] = task
+                task.add_done_callback(_partial(done, id))
+        set_output(None)
 
-    def _cancel(self, entry):
-        if entry.task is not None:
-            entry.task.cancel()
+    def _done(self, id, task):
+        del self.tasks[id]
+        _settle(id, task)
 
     def shutdown(self):
         def stop():
             for task in list(self.tasks.values()):
-                if task.task is not None:
-                    task.task.cancel()
+                task.cancel()
             self.loop.call_soon(self.loop.stop)
         self.loop.call_soon_threadsafe(stop)
         self.thread.join(5)
 
-_functions = {}
-
-async def _invoke(module, function, args, kwargs):
-    # Looked up once per name: a task should cost a coroutine, not an import.
-    target = _functions.get((module, function))
-    if target is None:
-        target = _functions[(module, function)] = _resolve(module, function)
-    result = target(*args, **kwargs) if kwargs else target(*args)
-    if _isawaitable(result):
-        result = await result
-    return result
-
 _loop = None
 _loop_lock = _threading.Lock()
 
-def _event_loop():
+def _loop_start():
     global _loop
     with _loop_lock:
         if _loop is None:
             _loop = _EventLoop()
-        return _loop
-
-def _task_submit(ref, pid, module, function, args, kwargs):
-    return _event_loop().submit(ref, pid, module, function, args, kwargs)
-
-def _task_cancel(ref):
-    return atom('replied') if _loop is None else _loop.cancel(ref)
 
 def _loop_shutdown():
     global _loop

@@ -25,6 +25,7 @@ mod runtime;
 mod semaphore;
 mod state;
 mod subinterp;
+mod task;
 mod term_size;
 mod trace;
 mod watchdog;

@@ -530,3 +530,83 @@ fn channel_info<'a>(env: Env<'a>, channel: ResourceArc<ChannelRef>) -> Term<'a> 
     ];
     Term::map_from_pairs(env, &pairs).unwrap_or_else(|_| atoms::error().encode(env))
 }
+
+/// Queues a call as a task on the event loop of the interpreter that runs context
+/// `index` of `pool`: `{:ok, handle}`, `:ok` for a detached task (`pid` nil),
+/// `:not_started` when that loop does not run yet, `:heavy` for large arguments
+/// (use `loop_submit_dirty`).
+#[rustler::nif]
+fn loop_submit<'a>(
+    env: Env<'a>,
+    pool: ResourceArc<Pool>,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    pid: Option<LocalPid>,
+    op: Term<'a>,
+) -> Term<'a> {
+    if term_size::exceeds(op, HEAVY_WORDS) {
+        return atoms::heavy().encode(env);
+    }
+    submit_task(env, &pool, index, strict, reference, pid, op)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn loop_submit_dirty<'a>(
+    env: Env<'a>,
+    pool: ResourceArc<Pool>,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    pid: Option<LocalPid>,
+    op: Term<'a>,
+) -> Term<'a> {
+    submit_task(env, &pool, index, strict, reference, pid, op)
+}
+
+fn submit_task<'a>(
+    env: Env<'a>,
+    pool: &Pool,
+    index: usize,
+    strict: bool,
+    reference: Term<'a>,
+    pid: Option<LocalPid>,
+    op: Term<'a>,
+) -> Term<'a> {
+    if pool.is_stopped() {
+        return (atoms::error(), atoms::stopped()).encode(env);
+    }
+    let context = if strict {
+        match pool.contexts.get(index) {
+            Some(context) => context,
+            None => return (atoms::error(), (atoms::invalid(), "no such context")).encode(env),
+        }
+    } else {
+        pool.pick(index)
+    };
+    let interp = context.interp_id.load(std::sync::atomic::Ordering::Relaxed);
+    let Some(inbox) = crate::task::inbox_of(interp) else {
+        return atoms::not_started().encode(env);
+    };
+    match crate::task::submit(&inbox, pid, reference, op) {
+        crate::task::Submitted::Handle(handle) => {
+            (atoms::ok(), ResourceArc::new(handle)).encode(env)
+        }
+        crate::task::Submitted::Detached => atoms::ok().encode(env),
+        crate::task::Submitted::Overloaded(current, max) => {
+            (atoms::error(), (atoms::overloaded(), current, max)).encode(env)
+        }
+        crate::task::Submitted::Stopped => atoms::not_started().encode(env),
+    }
+}
+
+/// Cancels a task: `:cancelled` when no reply will come, `:replied` when it was
+/// already answered (the reply is in the caller's mailbox or on its way).
+#[rustler::nif]
+fn loop_cancel(handle: ResourceArc<crate::task::TaskHandle>) -> Atom {
+    if crate::task::cancel_handle(&handle) {
+        atoms::cancelled()
+    } else {
+        atoms::replied()
+    }
+}
