@@ -3,16 +3,19 @@ defmodule Py.EventLoop do
   Runs Python coroutines on asyncio event loops, many at once.
 
   Each interpreter gets one loop, on a Python thread of its own, started on first
-  use: worker pools share the main interpreter's, each subinterpreter has its own. A
-  submission wakes the loop through asyncio's self-pipe (no polling), so timers fire
-  on time and thousands of tasks can wait at once while the contexts stay free for
-  calls.
+  use: worker pools share the main interpreter's, each subinterpreter has its own.
+  Submissions go straight from the calling process into the loop's queue, without
+  a context or the GIL on the way; the loop selects on an eventfd that is written
+  only when it sleeps, so a burst of tasks costs one wake-up and is taken as one
+  batch. Timers fire on time and thousands of tasks can wait at once while the
+  contexts stay free for calls. On Python 3.12+ tasks start eagerly: a coroutine
+  that finishes without waiting never goes through the loop's queue.
 
   A task reports to the process that created it: what it prints goes to that
   process's group leader, and its result comes back through `await/2`. A task that
   times out is cancelled with `task.cancel()` (its `finally` blocks run) and no late
-  reply ever reaches the mailbox. Tasks hold a `Py.Semaphore` permit while they run,
-  like calls.
+  reply ever reaches the mailbox. A task whose creator exits is cancelled the same
+  way. Tasks hold a `Py.Semaphore` permit while they run, like calls.
 
   Coroutine functions and plain functions both work (a plain function's result is
   awaited if it is awaitable). Inside a task, `await erlang.async_call(name, *args)`
