@@ -17,7 +17,7 @@ defmodule ErlangPython.MixProject do
       aliases: aliases(),
       description: "Run CPython inside the BEAM through a Rust NIF.",
       package: package(),
-      docs: [main: "Py", extras: ["README.md"]]
+      docs: docs()
     ]
   end
 
@@ -32,6 +32,73 @@ defmodule ErlangPython.MixProject do
   defp elixirc_paths(_), do: ["lib"]
 
   defp aliases, do: []
+
+  # ExDoc configuration (`mix docs` where ex_doc is available). The extras are listed
+  # in reading order; the README's "Guides" section follows the same order.
+  defp docs do
+    [
+      main: "readme",
+      extras: [
+        "README.md",
+        "guides/getting-started.md",
+        "guides/livebook.livemd",
+        "guides/data-conversion.md",
+        "guides/async-and-streams.md",
+        "guides/pools-and-routing.md",
+        "guides/scalability.md",
+        "guides/subinterpreters.md",
+        "guides/free-threading.md",
+        "guides/callbacks-and-state.md",
+        "guides/channels.md",
+        "guides/logging-and-tracing.md",
+        "guides/venvs.md",
+        "guides/security.md",
+        "guides/deployment.md",
+        "guides/distribution.md",
+        "guides/migrating-from-erlang-python.md",
+        "CHANGELOG.md"
+      ],
+      groups_for_extras: [
+        Introduction: [
+          "README.md",
+          "guides/getting-started.md",
+          "guides/livebook.livemd"
+        ],
+        Core: [
+          "guides/data-conversion.md",
+          "guides/async-and-streams.md"
+        ],
+        Concurrency: [
+          "guides/pools-and-routing.md",
+          "guides/scalability.md",
+          "guides/subinterpreters.md",
+          "guides/free-threading.md"
+        ],
+        "Python talks back": [
+          "guides/callbacks-and-state.md",
+          "guides/channels.md",
+          "guides/logging-and-tracing.md"
+        ],
+        Operations: [
+          "guides/venvs.md",
+          "guides/security.md",
+          "guides/deployment.md",
+          "guides/distribution.md"
+        ],
+        Migration: [
+          "guides/migrating-from-erlang-python.md",
+          "CHANGELOG.md"
+        ]
+      ],
+      groups_for_modules: [
+        "Calling Python": [Py, Py.Object, Py.Error, Py.EventLoop],
+        Concurrency: [Py.Pool, Py.Context, Py.Subinterp, Py.Semaphore],
+        "Python talks back": [Py.State, Py.Channel, Py.Trace],
+        "Interpreters and builds": [Py.Interpreter, Py.Native.Artifact],
+        "Mix tasks": [~r/^Mix\.Tasks\./]
+      ]
+    ]
+  end
 
   defp package do
     [
