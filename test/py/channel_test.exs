@@ -69,6 +69,19 @@ defmodule Py.ChannelTest do
     assert Task.await(task) == {:ok, 50}
   end
 
+  test "a channel Python hands back is the same channel, and dropping it closes nothing" do
+    {:ok, channel} = Py.Channel.new()
+    {:ok, %Py.Channel{} = returned} = Py.eval("ch", %{ch: channel})
+    :ok = Py.Channel.send(returned, :via_returned)
+    assert Py.eval("ch.try_receive()", %{ch: channel}) == {:ok, "via_returned"}
+
+    # The returned copy is garbage collected; the original still works.
+    Task.async(fn -> {:ok, %Py.Channel{}} = Py.eval("ch", %{ch: channel}) end) |> Task.await()
+    :erlang.garbage_collect()
+    :ok = Py.Channel.send(channel, :still_open)
+    assert Py.eval("ch.try_receive()", %{ch: channel}) == {:ok, "still_open"}
+  end
+
   test "receive with a timeout, try_receive, and closed-and-drained" do
     {:ok, channel} = Py.Channel.new()
     assert Py.call(:__main__, :receive_one, [channel, 0.05]) == {:ok, "timeout"}

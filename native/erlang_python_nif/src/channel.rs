@@ -32,10 +32,20 @@ pub struct Channel {
     pub max_size: usize,
     pub bytes_mode: bool,
     pub owner: LocalPid,
+    /// Live `ChannelRef` resources: the channel closes when the last one goes.
+    handles: AtomicUsize,
 }
 
-/// The resource behind `%Py.Channel{}`.
+/// The resource behind `%Py.Channel{}`. There may be several for one channel: a
+/// Python `erlang.Channel` returned to Elixir gets one of its own.
 pub struct ChannelRef(pub Arc<Channel>);
+
+impl ChannelRef {
+    pub fn new(channel: Arc<Channel>) -> ChannelRef {
+        channel.handles.fetch_add(1, Ordering::AcqRel);
+        ChannelRef(channel)
+    }
+}
 
 #[rustler::resource_impl]
 impl Resource for ChannelRef {
@@ -45,7 +55,9 @@ impl Resource for ChannelRef {
 
     fn destructor(self, _env: Env<'_>) {
         // Nobody can send any more: what is queued can still be read.
-        self.0.close();
+        if self.0.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.close();
+        }
     }
 }
 
@@ -73,6 +85,7 @@ impl Channel {
             max_size,
             bytes_mode,
             owner,
+            handles: AtomicUsize::new(0),
         });
         registry().insert(channel.id, channel.clone());
         channel

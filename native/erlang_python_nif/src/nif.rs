@@ -480,7 +480,7 @@ fn state_incr<'a>(env: Env<'a>, key: Term<'a>, by: i64) -> Term<'a> {
 #[rustler::nif]
 fn channel_new<'a>(env: Env<'a>, max_size: usize, bytes_mode: bool) -> Term<'a> {
     let owner = env.pid();
-    let channel = ResourceArc::new(ChannelRef(Channel::open(max_size, bytes_mode, owner)));
+    let channel = ResourceArc::new(ChannelRef::new(Channel::open(max_size, bytes_mode, owner)));
     // The channel closes when its owner dies.
     if channel.monitor(Some(env), &owner).is_none() {
         channel.0.close();

@@ -102,6 +102,17 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
                 .map(|atom| atom.encode(env))
                 .map_err(|_| ConvertError::UnknownAtom(name.to_string()));
         }
+        if let Some(channel) = channel_of(obj) {
+            return Term::map_from_arrays(
+                env,
+                &[atoms::__struct__().encode(env), atoms::ref_().encode(env)],
+                &[
+                    atoms::elixir_py_channel().encode(env),
+                    rustler::ResourceArc::new(crate::channel::ChannelRef::new(channel)).encode(env),
+                ],
+            )
+            .map_err(|_| ConvertError::Unsupported("channel"));
+        }
         Ok(self.handle(obj))
     }
 
@@ -209,4 +220,19 @@ pub fn binary<'e>(env: Env<'e>, bytes: &[u8]) -> Term<'e> {
     let mut bin = rustler::NewBinary::new(env, bytes.len());
     bin.as_mut_slice().copy_from_slice(bytes);
     bin.into()
+}
+
+/// The channel an `erlang.Channel` (or `ByteChannel`) reads, if `obj` is one whose
+/// channel still exists: it goes back to Elixir as the same `%Py.Channel{}`.
+fn channel_of(obj: &Bound<'_, PyAny>) -> Option<std::sync::Arc<crate::channel::Channel>> {
+    let class = obj.get_type();
+    let name = class.name().ok()?;
+    if name != "Channel" && name != "ByteChannel" {
+        return None;
+    }
+    if class.module().ok()? != "erlang" {
+        return None;
+    }
+    let id: u64 = obj.getattr("_id").ok()?.extract().ok()?;
+    crate::channel::Channel::find(id)
 }
