@@ -194,4 +194,15 @@ defmodule Py.EventLoopTest do
       Py.Pool.stop(:loop_sub)
     end
   end
+
+  @tag :subinterp
+  test "stopping a pool answers its loop's pending tasks" do
+    {:ok, _} = Py.Pool.start(:loop_stopping, 1, :subinterp)
+    :ok = Py.exec("import asyncio", pool: :loop_stopping)
+    {:ok, ref} = Py.EventLoop.create_task(:asyncio, :sleep, [30], pool: :loop_stopping)
+    wait_until(fn -> Py.Semaphore.current() >= 1 end)
+    :ok = Py.Pool.stop(:loop_stopping)
+    assert Py.EventLoop.await(ref, 5_000) in [{:error, :stopped}, {:error, :cancelled}]
+    assert {:error, _} = Py.EventLoop.create_task(:asyncio, :sleep, [0], pool: :loop_stopping)
+  end
 end
