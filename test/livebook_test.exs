@@ -20,7 +20,13 @@ defmodule Py.LivebookTest do
     {output, status} =
       System.cmd("elixir", [@runner, @notebook],
         cd: System.tmp_dir!(),
-        env: [{"MIX_INSTALL_DIR", install_dir}, {"MIX_ENV", nil}, {"ERLANG_PYTHON_PATH", nil}],
+        # PYTHONPATH (CI points it at its own numpy) would hide the notebook's venv.
+        env: [
+          {"MIX_INSTALL_DIR", install_dir},
+          {"MIX_ENV", nil},
+          {"ERLANG_PYTHON_PATH", nil},
+          {"PYTHONPATH", nil}
+        ],
         stderr_to_stdout: true
       )
 

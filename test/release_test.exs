@@ -70,6 +70,7 @@ defmodule Py.ReleaseTest do
     assert output =~ "prefix: #{venv}\n"
     assert output =~ "math.sqrt(2.0) = 1.4142135623730951"
     assert output =~ ~s(greeting: {:ok, "hello from the venv, release"})
+    assert output =~ ~r/numpy: \S+/
   end
 
   test "ERLANG_PYTHON on the target overrides the venv", %{release: release, python: python} do

@@ -19,7 +19,16 @@ defmodule ReleaseApp do
     python: #{hd(String.split(info.version))}
     executable: #{info.executable}
     prefix: #{info.prefix}
-    math.sqrt(2.0) = #{root}\
+    math.sqrt(2.0) = #{root}
+    numpy: #{numpy_version()}\
     """)
+  end
+
+  # numpy comes from the venv's requirements (deploy/requirements.txt) when installed.
+  defp numpy_version do
+    case Py.eval("__import__('numpy').__version__") do
+      {:ok, version} -> version
+      {:error, %Py.Error{type: "ModuleNotFoundError"}} -> "not installed"
+    end
   end
 end
