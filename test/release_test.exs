@@ -73,6 +73,11 @@ defmodule Py.ReleaseTest do
     assert output =~ ~r/numpy: \S+/
   end
 
+  test "the deployment guide shows the example's config/runtime.exs as it is" do
+    runtime = File.read!(Path.join(@app, "config/runtime.exs"))
+    assert File.read!("guides/deployment.md") =~ "```exs\n" <> runtime <> "```\n"
+  end
+
   test "ERLANG_PYTHON on the target overrides the venv", %{release: release, python: python} do
     {output, status} = eval(release, "ReleaseApp.main()", [{"ERLANG_PYTHON", python}])
     assert status == 0, output
