@@ -4,12 +4,18 @@
 {major, minor, _} = info.version_info
 
 numpy? = match?({:ok, _}, Py.eval("__import__('numpy').__version__"))
+# The Livebook notebook installs its packages into a virtualenv it creates with pip.
+venv_with_pip? = match?({:ok, _}, Py.eval("__import__('ensurepip').version()"))
 
 exclusions =
   [
     {:numpy, not numpy?, "numpy is not installed for #{info.executable}"},
     {:subinterp, {major, minor} < {3, 12}, "subinterpreters need Python 3.12+"},
     {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"},
+    {:debian, is_nil(System.find_executable("dpkg-query")),
+     "not a Debian/Ubuntu system: scripts/install-prereqs uses dpkg and apt-get"},
+    {:livebook, not venv_with_pip?,
+     "#{info.executable} cannot create virtualenvs with pip (Debian/Ubuntu: apt-get install python3-venv)"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]

@@ -7,20 +7,27 @@ defmodule Py.Native do
   @doc false
   # Finds the artifact for the interpreter chosen for this run, verifies its checksum
   # and loads it. Returns the interpreter's executable for `runtime_init/2`.
-  @spec load(Path.t()) :: {:ok, String.t()} | {:error, String.t()}
-  def load(priv \\ Path.join(to_string(:code.priv_dir(:erlang_python)), "native")) do
-    with {:ok, python, path} <- locate(priv),
+  # `requested` is the interpreter asked for by config or ERLANG_PYTHON (nil: the one
+  # selected when the NIF was last compiled).
+  @spec load(Path.t(), String.t() | nil) :: {:ok, String.t()} | {:error, String.t()}
+  def load(priv \\ default_priv(), requested \\ requested_python()) do
+    with {:ok, python, path} <- locate(priv, requested),
          :ok <- verify(path, priv),
-         :ok <- load_library(path) do
+         :ok <- load_library(path, python) do
       {:ok, python}
     end
   end
 
-  defp locate(priv) do
-    record = Artifact.build_record(priv)
+  defp default_priv, do: Path.join(to_string(:code.priv_dir(:erlang_python)), "native")
 
-    requested =
-      Application.get_env(:erlang_python, :python) || present(System.get_env("ERLANG_PYTHON"))
+  # Read at load time, so a release picks them up from config/runtime.exs or from the
+  # environment of the machine it runs on.
+  defp requested_python do
+    Application.get_env(:erlang_python, :python) || present(System.get_env("ERLANG_PYTHON"))
+  end
+
+  defp locate(priv, requested) do
+    record = Artifact.build_record(priv)
 
     entry =
       case requested do
@@ -29,6 +36,16 @@ defmodule Py.Native do
       end
 
     cond do
+      entry && not File.exists?(entry.executable) ->
+        # Typically a release moved to a machine where the build machine's Python
+        # lives elsewhere. Starting Python with a missing executable would give it a
+        # wrong sys.executable and possibly the wrong standard library: refuse.
+        {:error,
+         "the erlang_python NIF in #{priv} was built for #{entry.executable} " <>
+           "(#{entry.abi}), which is not on this machine. Choose an interpreter with " <>
+           "the same ABI (#{entry.abi}): set ERLANG_PYTHON=/path/to/python3, or " <>
+           "`config :erlang_python, python: \"/path/to/python3\"` in config/runtime.exs."}
+
       entry ->
         {:ok, entry.executable, Path.join(priv, entry.artifact)}
 
@@ -74,12 +91,32 @@ defmodule Py.Native do
     end
   end
 
-  defp load_library(path) do
+  defp load_library(path, python) do
     case :erlang.load_nif(String.to_charlist(Path.rootname(path)), 0) do
       :ok -> :ok
       # Already loaded by an earlier start of the application in this VM.
       {:error, {:reload, _}} -> :ok
-      {:error, {_reason, text}} -> {:error, "cannot load #{path}: #{text}"}
+      {:error, {_reason, text}} -> {:error, load_error(path, to_string(text), python)}
+    end
+  end
+
+  @doc false
+  # The message for a NIF that the dynamic loader refused. The usual cause on a
+  # deployment target is libpython: the NIF looks for it in the directory it was
+  # built against (its run path), then in the system library path.
+  @spec load_error(Path.t(), String.t(), String.t(), (String.t() -> term())) :: String.t()
+  def load_error(path, text, python, describe \\ &Py.Interpreter.info/1) do
+    message = "cannot load #{path}: #{text}"
+
+    with true <- text =~ "libpython",
+         {:ok, %{libdir: libdir}} when is_binary(libdir) <- describe.(python) do
+      message <>
+        "\nThe NIF looks for libpython where it was built against, then in the system " <>
+        "library path. #{python} has it in #{libdir}: start the VM with " <>
+        "LD_LIBRARY_PATH=#{libdir} (in a release, export it in rel/env.sh.eex), or build " <>
+        "the NIF on a machine where the interpreter has the same location."
+    else
+      _ -> message
     end
   end
 

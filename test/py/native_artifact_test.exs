@@ -95,6 +95,57 @@ defmodule Py.Native.ArtifactTest do
   test "an unchanged tree does not run cargo", %{interpreter: interpreter, artifact: artifact} do
     assert {:ok, :unchanged, ^artifact} = Artifact.ensure(interpreter)
   end
+
+  test "a copy of the checkout elsewhere keeps its artifact up to date",
+       %{dir: dir, interpreter: interpreter, artifact: artifact} do
+    assert Artifact.up_to_date?(interpreter)
+    copy = Path.join(dir, "moved")
+    native = "native/erlang_python_nif"
+
+    for entry <- ~w(Cargo.toml Cargo.lock build.rs .cargo src) do
+      File.mkdir_p!(Path.join(copy, native))
+      File.cp_r!(Path.join([File.cwd!(), native, entry]), Path.join([copy, native, entry]))
+    end
+
+    moved = Path.join(Artifact.priv_dir(copy), Path.basename(artifact))
+    File.mkdir_p!(Path.dirname(moved))
+    File.cp!(artifact, moved)
+    File.cp!(artifact <> ".fingerprint", moved <> ".fingerprint")
+    assert Artifact.up_to_date?(interpreter, copy)
+
+    # A changed source is still noticed in the copy.
+    File.write!(Path.join([copy, native, "build.rs"]), "// changed\n", [:append])
+    refute Artifact.up_to_date?(interpreter, copy)
+  end
+
+  test "a NIF recorded for an interpreter this machine lacks is refused with the fix",
+       %{dir: dir, artifact: artifact} do
+    name = Path.basename(artifact)
+    File.cp!(artifact, Path.join(dir, name))
+    {:ok, sum} = Artifact.checksum(artifact)
+    Artifact.put_manifest(Path.join(dir, "checksums.exs"), name, sum)
+    gone = "/nonexistent/build-machine/bin/python3"
+    entry = %{artifact: name, executable: gone, abi: "cp311"}
+    record = %{selected: gone, artifacts: %{gone => entry}}
+    File.write!(Path.join(dir, "build.exs"), inspect(record))
+
+    assert {:error, message} = Py.Native.load(dir, nil)
+    assert message =~ "was built for #{gone} (cp311), which is not on this machine"
+    assert message =~ "ERLANG_PYTHON="
+    assert message =~ "config/runtime.exs"
+  end
+
+  test "a libpython the loader cannot find gets a hint naming its directory" do
+    describe = fn "/opt/py/bin/python3" -> {:ok, %{libdir: "/opt/py/lib"}} end
+    text = "libpython3.13.so.1.0: cannot open shared object file: No such file or directory"
+    message = Py.Native.load_error("/rel/nif.so", text, "/opt/py/bin/python3", describe)
+    assert message =~ "cannot load /rel/nif.so: #{text}"
+    assert message =~ "LD_LIBRARY_PATH=/opt/py/lib"
+    assert message =~ "rel/env.sh.eex"
+
+    other = Py.Native.load_error("/rel/nif.so", "bad ELF header", "/opt/py/bin/python3", describe)
+    assert other == "cannot load /rel/nif.so: bad ELF header"
+  end
 end
 
 defmodule Py.Native.ArtifactBuildTest do

@@ -212,7 +212,10 @@ defmodule Py.Native.Artifact do
   end
 
   # Everything a build depends on: crate sources, the interpreter, the NIF version.
+  # Files are named relative to the project, so a checkout that moved (a copy, a
+  # container build context) still recognises the artifact it built.
   defp fingerprint(info, project) do
+    project = Path.expand(project)
     native = Path.join(project, "native/erlang_python_nif")
 
     files =
@@ -224,7 +227,10 @@ defmodule Py.Native.Artifact do
         Path.wildcard(Path.join(native, ".cargo/*")) ++
         Path.wildcard(Path.join(native, "src/**/*.rs"))
 
-    contents = for file <- Enum.sort(files), File.regular?(file), do: [file, File.read!(file)]
+    contents =
+      for file <- Enum.sort(files),
+          File.regular?(file),
+          do: [Path.relative_to(file, project), File.read!(file)]
 
     interpreter = [
       info.executable,
