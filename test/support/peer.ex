@@ -28,19 +28,27 @@ defmodule Py.Test.Peer do
     end
   end
 
-  # Starts a peer node; with `app: true` (the default) erlang_python is started on it,
-  # with this VM's application environment.
+  # The code paths a peer needs besides OTP's own: Elixir and the project.
+  def code_paths do
+    root = :code.root_dir()
+    for path <- :code.get_path(), not List.starts_with?(path, root), do: path
+  end
+
+  # Starts a peer node. With `app: true` (the default) erlang_python is started on it
+  # with this VM's application environment; `code: false` leaves Elixir and the
+  # project's code out (a node that knows nothing of erlang_python).
   def start!(opts \\ []) do
     app? = Keyword.get(opts, :app, true)
-    root = :code.root_dir()
-    # Elixir and the project are not part of the OTP root the peer starts with.
-    paths = for path <- :code.get_path(), not List.starts_with?(path, root), do: path
+    paths = if Keyword.get(opts, :code, true), do: code_paths(), else: []
 
     spec = %{
       name: :peer.random_name(~c"py_peer"),
       host: ~c"127.0.0.1",
       longnames: true,
-      args: Enum.flat_map(paths, &[~c"-pa", &1]),
+      # Peers connect to this VM only. Meshed, a peer being stopped could report its
+      # lost connections and make global (preventing overlapping partitions) cut
+      # this VM off from the peers that stay.
+      args: [~c"-connect_all", ~c"false" | Enum.flat_map(paths, &[~c"-pa", &1])],
       wait_boot: @boot_timeout
     }
 
