@@ -43,7 +43,7 @@ defmodule Py.Object do
   @spec foreign(t()) :: {:invalid, String.t()} | nil
   def foreign(%__MODULE__{ref: ref}) when is_reference(ref) and node(ref) != node() do
     {:invalid,
-     "a Py.Object of node #{inspect(node(ref))} cannot be used on node #{inspect(node())}: " <>
+     "a Py.Object of node #{node(ref)} cannot be used on node #{node()}: " <>
        "handles stay on the node that created them"}
   end
 

@@ -129,7 +129,8 @@ defmodule Py.DistributionTest do
         assert {:error, {:invalid, message}} = :erpc.call(node, module, function, args)
 
         assert message =~
-                 "a Py.Object of node #{inspect(node())} cannot be used on node #{inspect(node)}"
+                 "a Py.Object of node #{node()} cannot be used on node #{node}: " <>
+                   "handles stay on the node that created them"
       end
 
       assert {:error, {:invalid, "a Py.Object of node" <> _}} =
@@ -150,7 +151,7 @@ defmodule Py.DistributionTest do
       assert {:error, {:invalid, message}} = Py.call(:builtins, :len, [remote])
 
       assert message =~
-               "a Py.Object of node #{inspect(node)} cannot be used on node #{inspect(node())}"
+               "a Py.Object of node #{node} cannot be used on node #{node()}"
 
       assert {:error, {:invalid, ^message}} = Py.call_method(remote, :append, [1])
       assert Py.parallel([{:builtins, :len, [remote]}]) == {:ok, [{:error, {:invalid, message}}]}
