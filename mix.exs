@@ -96,6 +96,7 @@ defmodule ErlangPython.MixProject do
         "Python talks back": [Py.State, Py.Channel, Py.Trace],
         "Interpreters and builds": [Py.Interpreter, Py.Native.Artifact],
         Security: [Py.Sandbox],
+        Distribution: [Py.Cluster],
         "Mix tasks": [~r/^Mix\.Tasks\./]
       ]
     ]

@@ -28,7 +28,7 @@ defmodule Py.Request do
     validate_timeout!(timeout)
 
     with {:ok, pool, index, strict} <- Py.Pool.route(opts, target) do
-      submit(pool, index, strict, op, timeout)
+      pool |> submit(index, strict, op, timeout) |> Py.Object.explain(op)
     end
   end
 
@@ -92,9 +92,11 @@ defmodule Py.Request do
     pending = for {:pending, ref, id} <- submitted, into: %{}, do: {ref, id}
     results = await_all(pool, pending, %{}, deadline)
 
-    Enum.map(submitted, fn
-      {:pending, ref, _id} -> Map.fetch!(results, ref)
-      error -> error
+    submitted
+    |> Enum.zip(jobs)
+    |> Enum.map(fn
+      {{:pending, ref, _id}, {_, _, op}} -> Py.Object.explain(Map.fetch!(results, ref), op)
+      {error, _job} -> error
     end)
   end
 
@@ -165,21 +167,37 @@ defmodule Py.Request do
   # objects are usable only there. Main-interpreter objects follow the usual routing,
   # and so does every call that names its own pool: or context:.
   @spec run_object(Py.Object.t(), tuple(), keyword()) :: {:ok, term()} | {:error, term()}
-  def run_object(%Py.Object{ref: object}, op, opts) do
+  def run_object(%Py.Object{ref: object} = handle, op, opts) do
     timeout = Keyword.get(opts, :timeout, @default_timeout)
     validate_timeout!(timeout)
 
-    if Keyword.has_key?(opts, :pool) or Keyword.has_key?(opts, :context) do
-      run(op, opts)
-    else
-      ref = make_ref()
-      {frame, deadline} = frame_and_deadline(timeout)
+    cond do
+      foreign = Py.Object.foreign(handle) ->
+        {:error, foreign}
 
-      case Native.object_submit(object, ref, op, true, frame) do
-        :main -> run(op, opts)
-        reply -> handle(reply, {:object, object}, ref, remaining(deadline))
-      end
+      Keyword.has_key?(opts, :pool) or Keyword.has_key?(opts, :context) ->
+        run(op, opts)
+
+      true ->
+        ref = make_ref()
+        {frame, deadline} = frame_and_deadline(timeout)
+
+        case object_submit(object, ref, op, frame) do
+          :main ->
+            run(op, opts)
+
+          reply ->
+            reply |> handle({:object, object}, ref, remaining(deadline)) |> Py.Object.explain(op)
+        end
     end
+  end
+
+  # The NIF refuses a reference that names no live handle (a copy decoded after its
+  # object was released, a struct made by hand) as a bad argument.
+  defp object_submit(object, ref, op, frame) do
+    Native.object_submit(object, ref, op, true, frame)
+  rescue
+    ArgumentError -> {:error, {:invalid, "a Py.Object without a live handle cannot be used"}}
   end
 
   # The frame token of the callback this process is running, if any, and the

@@ -32,6 +32,27 @@ defmodule Py.ObjectTest do
     assert Py.call_method(upper, nil, ["abc"]) == {:ok, "ABC"}
   end
 
+  test "a copy of a released handle, or a made-up one, is refused" do
+    # term_to_binary keeps no object alive: decoded after the last handle is gone, the
+    # copy names nothing.
+    binary =
+      Task.async(fn ->
+        {:ok, deque} = Py.call(:collections, :deque, [[1]])
+        :erlang.term_to_binary(deque)
+      end)
+      |> Task.await()
+
+    stale = :erlang.binary_to_term(binary)
+    released = {:error, {:invalid, "a Py.Object without a live handle cannot be converted"}}
+    Py.Test.Wait.wait_until(fn -> Py.call(:builtins, :len, [stale]) == released end)
+
+    unusable = {:error, {:invalid, "a Py.Object without a live handle cannot be used"}}
+    assert Py.repr(stale) == unusable
+    assert Py.call_method(%Py.Object{ref: make_ref()}, :append, [1]) == unusable
+    assert inspect(stale) == "#Py.Object<unavailable: released>"
+    assert Py.eval("1 + 1") == {:ok, 2}
+  end
+
   test "handles inside data structures" do
     {:ok, [a, b]} = Py.eval("[object(), object()]")
     assert Py.eval("x is not y", %{x: a, y: b}) == {:ok, true}
