@@ -26,4 +26,10 @@ defmodule Py.Output do
     IO.write(text)
     {:noreply, state}
   end
+
+  # `erlang.send` to a process of another node: a NIF can only send locally.
+  def handle_info({:py_forward, pid, message}, state) do
+    send(pid, message)
+    {:noreply, state}
+  end
 end

@@ -16,6 +16,7 @@ rustler::atoms! {
     cancelled,
     replied,
     not_started,
+    py_forward,
     unknown,
     output,
     stopped,

@@ -401,22 +401,45 @@ fn incr(key: Vec<u8>, by: i64) -> PyResult<i64> {
 fn send(pid: &Bound<'_, PyAny>, term: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = pid.py();
     let view = View::current(py)?;
-    let target = local_pid(&view, pid)?;
-    // A message to a process that is gone is dropped, as `send/2` does in Erlang.
-    view.send(py, &target, |encoder| encoder.encode(term))?;
+    match target_of(&view, pid)? {
+        // A message to a process that is gone is dropped, as `send/2` does in Erlang.
+        Target::Local(target) => {
+            view.send(py, &target, |encoder| encoder.encode(term))?;
+        }
+        // A NIF can only send to local processes: the relay forwards the message.
+        Target::Remote(etf) => {
+            let relay = crate::output::relay()
+                .ok_or_else(|| PyValueError::new_err("erlang_python is not running"))?;
+            view.send(py, &relay, |encoder| {
+                let env = encoder.env;
+                let (remote, _) = env
+                    .binary_to_term(&etf)
+                    .ok_or(crate::convert::ConvertError::Unsupported("a damaged erlang.Pid"))?;
+                Ok((crate::atoms::py_forward(), remote, encoder.encode(term)?).encode(env))
+            })?;
+        }
+    }
     Ok(())
 }
 
-fn local_pid(view: &View, pid: &Bound<'_, PyAny>) -> PyResult<LocalPid> {
+enum Target {
+    Local(LocalPid),
+    /// A pid of another node, as external term format.
+    Remote(Vec<u8>),
+}
+
+fn target_of(view: &View, pid: &Bound<'_, PyAny>) -> PyResult<Target> {
     if !pid.get_type().is(view.types.pid.bind(pid.py())) {
         return Err(PyTypeError::new_err("expected an erlang.Pid"));
     }
     let etf = pid.getattr("_etf")?;
     let etf = etf.cast::<PyBytes>()?;
-    OwnedEnv::new().run(|env| {
-        env.binary_to_term(etf.as_bytes())
-            .and_then(|(term, _)| term.decode::<LocalPid>().ok())
-            .ok_or_else(|| PyValueError::new_err("a damaged erlang.Pid"))
+    OwnedEnv::new().run(|env| match env.binary_to_term(etf.as_bytes()) {
+        Some((term, _)) if term.get_type() == rustler::TermType::Pid => Ok(match term.decode::<LocalPid>() {
+            Ok(local) => Target::Local(local),
+            Err(_) => Target::Remote(etf.as_bytes().to_vec()),
+        }),
+        _ => Err(PyValueError::new_err("a damaged erlang.Pid")),
     })
 }
 

@@ -25,6 +25,11 @@ pub fn set_relay(pid: LocalPid) {
     *RELAY.write().unwrap_or_else(|poison| poison.into_inner()) = Some(pid);
 }
 
+/// The application's relay process, which also forwards `erlang.send` to other nodes.
+pub fn relay() -> Option<LocalPid> {
+    *RELAY.read().unwrap_or_else(|poison| poison.into_inner())
+}
+
 type Route = Option<(*const Context, *const Request)>;
 
 /// Marks `request` as the one whose caller receives this thread's output until the
