@@ -532,9 +532,9 @@ defmodule Py do
   """
   @spec num_executors() :: non_neg_integer()
   def num_executors do
-    case Py.Pool.size(:default) do
-      {:ok, size} -> size
-      {:error, _} -> 0
+    case Py.Pool.fetch(:default) do
+      %{size: size} -> size
+      nil -> 0
     end
   end
 
