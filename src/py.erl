@@ -454,12 +454,23 @@ to_python_list([Head | Tail]) when is_list(Tail) -> [to_python(Head) | to_python
 to_python_list(Other) -> Other.
 
 %% @private
+from_python(#{'__struct__' := 'Elixir.Py.Object'} = Object) -> numpy_value(Object);
 from_python(nil) -> none;
 from_python(List) when is_list(List) -> [from_python(Item) || Item <- List];
 from_python(Tuple) when is_tuple(Tuple) -> list_to_tuple(from_python(tuple_to_list(Tuple)));
 from_python(#{'__struct__' := _} = Struct) -> Struct;
 from_python(Map) when is_map(Map) -> maps:from_list([{from_python(K), from_python(V)} || {K, V} <- maps:to_list(Map)]);
 from_python(Other) -> Other.
+
+%% numpy arrays and scalars come back as lists and numbers (`.tolist()'), as
+%% erlang_python returns them; other objects stay handles that can be passed back.
+numpy_value(Object) ->
+    Code = <<"o.tolist() if type(o).__module__ == 'numpy' else None">>,
+    case 'Elixir.Py':eval(Code, #{o => Object}, []) of
+        {ok, nil} -> Object;
+        {ok, Value} -> from_python(Value);
+        {error, _} -> Object
+    end.
 
 %% @private Module and function names: atoms, binaries or strings.
 name(Name) when is_atom(Name); is_binary(Name) -> Name;

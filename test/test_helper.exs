@@ -10,6 +10,8 @@ exclusions =
     {:numpy, not numpy?, "numpy is not installed for #{info.executable}"},
     {:subinterp, {major, minor} < {3, 12}, "subinterpreters need Python 3.12+"},
     {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"},
+    {:distributed, System.find_executable("epmd") == nil,
+     "epmd is not installed, so this VM cannot start Erlang distribution"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]

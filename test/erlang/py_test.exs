@@ -22,6 +22,25 @@ defmodule Py.ErlangPyTest do
     assert :py.eval("2 ** 100") == {:ok, 2 ** 100}
   end
 
+  test "objects without an Erlang form come back as handles that go back to Python" do
+    {:ok, deque} = :py.call(:collections, :deque, [[1, 2]])
+    assert %Py.Object{} = deque
+    assert :py.call(:builtins, :len, [deque]) == {:ok, 2}
+  end
+
+  @tag :numpy
+  test "numpy arrays and scalars come back as lists and numbers" do
+    assert :py.call(:numpy, :dot, [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]) ==
+             {:ok, [[19, 22], [43, 50]]}
+
+    assert :py.call(:numpy, :dot, [[1, 2, 3], [4, 5, 6]]) == {:ok, 32}
+
+    assert :py.eval("(lambda n: [n.float64(0.5), {'a': n.arange(3)}])(__import__('numpy'))") ==
+             {:ok, [0.5, %{"a" => [0, 1, 2]}]}
+
+    assert :py.eval("__import__('numpy').zeros((2, 0))") == {:ok, [[], []]}
+  end
+
   test "Python exceptions: built-in classes as atoms, others as binaries" do
     assert {:error, {:ZeroDivisionError, "division by zero"}} = :py.eval("1/0")
     assert {:error, {:NameError, _}} = :py.eval(~c"undefined_name")
