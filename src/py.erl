@@ -20,13 +20,16 @@
          spawn_call/3, spawn_call/4,
          stream/3, stream/4, stream_eval/1, stream_eval/2,
          parallel/1,
+         async_call/3, async_call/4, async_await/1, async_await/2, async_gather/1,
+         async_stream/3, async_stream/4,
          register_function/2, register_function/3, unregister_function/1,
          register_pool/2, unregister_pool/1,
          start_contexts/0, start_contexts/1, stop_contexts/0, contexts_started/0,
          context/0, context/1,
          state_store/2, state_fetch/1, state_remove/1, state_keys/0, state_clear/0,
          state_incr/1, state_incr/2, state_decr/1, state_decr/2,
-         version/0, execution_mode/0, num_executors/0, memory_stats/0,
+         version/0, execution_mode/0, num_executors/0, memory_stats/0, gc/0, gc/1,
+         reload/1, configure_logging/0, configure_logging/1,
          ensure_venv/2, ensure_venv/3,
          subinterp_supported/0, subinterp_create/0, subinterp_destroy/1,
          subinterp_call/4, subinterp_call/5, subinterp_eval/2, subinterp_eval/3,
@@ -278,6 +281,30 @@ first_error([], Values) -> {ok, lists:reverse(Values)};
 first_error([{ok, Value} | Rest], Values) -> first_error(Rest, [Value | Values]);
 first_error([Error | _], _) -> Error.
 
+%% Asyncio (over py_event_loop)
+
+%% @doc Starts `Module:Function(Args...)' as an asyncio task (a coroutine function's
+%% coroutine runs to completion) and returns a reference for `async_await/1,2'.
+async_call(Module, Function, Args) -> py_event_loop:create_task(Module, Function, Args).
+
+async_call(Module, Function, Args, Kwargs) ->
+    py_event_loop:create_task(Module, Function, Args, Kwargs).
+
+async_await(Ref) -> async_await(Ref, ?TIMEOUT).
+
+async_await(Ref, Timeout) -> py_event_loop:await(Ref, Timeout).
+
+%% @doc Runs the tasks at once: `{ok, [Value]}' in order, or the first error (the
+%% other tasks are cancelled).
+async_gather(Calls) ->
+    Prepared = [{name(M), name(F), to_python(A)} || {M, F, A} <- Calls],
+    result('Elixir.Py.EventLoop':gather(Prepared, [{timeout, ?TIMEOUT}])).
+
+%% @doc The items of an async generator (or any iterable), as a list.
+async_stream(Module, Function, Args) -> stream(Module, Function, Args).
+
+async_stream(Module, Function, Args, Kwargs) -> stream(Module, Function, Args, Kwargs).
+
 %% Callbacks and routing
 
 %% @doc Registers `Fun' (arity 1, given the argument list) as `erlang.Name' in Python.
@@ -333,6 +360,45 @@ num_executors() -> 'Elixir.Py':num_executors().
 %% @doc `{ok, Map}': the garbage collector's statistics, and tracemalloc's while
 %% it traces.
 memory_stats() -> result('Elixir.Py':memory_stats()).
+
+%% @doc A full garbage collection: `{ok, Unreachable}'.
+gc() -> call(gc, collect, []).
+
+%% @doc A collection of generation 0, 1 or 2: `{ok, Unreachable}'.
+gc(Generation) when Generation >= 0, Generation =< 2 -> call(gc, collect, [Generation]).
+
+%% @doc Reloads `Module' (`importlib.reload') wherever it is imported: once for the
+%% interpreter worker contexts share, in each context of a `subinterp' default pool.
+%% `ok' or `{error, [{Context, Reason}]}'.
+reload(Module) ->
+    Code = <<"__import__('importlib').reload(__import__('sys').modules[m]) and None "
+             "if m in __import__('sys').modules else None">>,
+    Contexts = case 'Elixir.Py.Pool':mode(default) of
+                   subinterp -> py_context_router:contexts();
+                   worker -> [py_context_router:get_context(1)]
+               end,
+    Errors = [{Ctx, Reason} || Ctx <- Contexts,
+                               {error, Reason} <- [py_context:eval(Ctx, Code, #{m => name(Module)})]],
+    case Errors of
+        [] -> ok;
+        _ -> {error, Errors}
+    end.
+
+%% @doc Sets the level of Python's root logger; Python's records go to `logger'
+%% (through Elixir's Logger) with their metadata.
+configure_logging() -> configure_logging(#{}).
+
+%% @doc `#{level => debug | info | warning | error | critical}' (default `debug').
+%% Records are formatted by `logger', so a `format' option has no effect here.
+configure_logging(Opts) when is_map(Opts); is_list(Opts) ->
+    Level = case maps:get(level, maps:from_list(opts_list(Opts)), debug) of
+                L when L =:= debug; L =:= info; L =:= warning; L =:= error; L =:= critical -> L;
+                _ -> debug
+            end,
+    result('Elixir.Py':configure_logging([{level, Level}])).
+
+opts_list(Opts) when is_map(Opts) -> maps:to_list(Opts);
+opts_list(Opts) -> Opts.
 
 %% Virtual environments
 

@@ -167,6 +167,67 @@ defmodule Py.ErlangPyTest do
     assert {:error, {:TypeError, _}} = :py.stream(:builtins, :iter, [5])
   end
 
+  test "asyncio tasks: call and await, gather, async generators" do
+    :ok =
+      :py.exec("""
+      import asyncio, __main__
+
+      async def erl_double(x, delay=0):
+          await asyncio.sleep(delay)
+          return 2 * x
+
+      async def erl_ticks(n):
+          for i in range(n):
+              await asyncio.sleep(0)
+              yield i
+
+      __main__.erl_double = erl_double
+      __main__.erl_ticks = erl_ticks
+      """)
+
+    ref = :py.async_call(:__main__, :erl_double, [21])
+    assert :py.async_await(ref) == {:ok, 42}
+    ref = :py.async_call(:__main__, :erl_double, [1], %{delay: 0.01})
+    assert :py.async_await(ref, 5_000) == {:ok, 2}
+
+    assert :py.async_gather([{:__main__, :erl_double, [1]}, {:__main__, :erl_double, [2]}]) ==
+             {:ok, [2, 4]}
+
+    assert {:error, {:TypeError, _}} =
+             :py.async_gather([{:__main__, :erl_double, [1]}, {:__main__, :erl_double, []}])
+
+    assert :py.async_stream(:__main__, :erl_ticks, [3]) == {:ok, [0, 1, 2]}
+  end
+
+  test "gc, reload and logging levels" do
+    assert {:ok, n} = :py.gc()
+    assert is_integer(n) and n >= 0
+    assert {:ok, _} = :py.gc(0)
+    assert_raise FunctionClauseError, fn -> :py.gc(3) end
+
+    dir = Path.join(System.tmp_dir!(), "erl_reload_#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    File.write!(Path.join(dir, "erl_reloaded.py"), "VALUE = 1\n")
+
+    try do
+      {:ok, nil} = Py.eval("__import__('sys').path.insert(0, d)", %{d: dir})
+      assert :py.eval("__import__('erl_reloaded').VALUE") == {:ok, 1}
+      File.write!(Path.join(dir, "erl_reloaded.py"), "VALUE = 2000\n")
+      assert :py.reload(:erl_reloaded) == :ok
+      assert :py.eval("__import__('erl_reloaded').VALUE") == {:ok, 2000}
+      assert :py.reload("never_imported_module") == :ok
+    after
+      Py.eval("__import__('sys').path.remove(d)", %{d: dir})
+      File.rm_rf!(dir)
+    end
+
+    assert :py.configure_logging(%{level: :info}) == :ok
+    assert :py.eval("__import__('logging').getLogger().level") == {:ok, 20}
+    assert :py.configure_logging([{:level, :error}]) == :ok
+    assert :py.eval("__import__('logging').getLogger().level") == {:ok, 40}
+    assert :py.configure_logging(%{level: :warning}) == :ok
+  end
+
   test "parallel returns the values in order, or the first error" do
     assert :py.parallel([{:math, :sqrt, [4.0]}, {:math, :floor, [2.5]}]) == {:ok, [2.0, 2]}
 
