@@ -26,6 +26,13 @@ defmodule Py.ErlangPyTest do
     {:ok, deque} = :py.call(:collections, :deque, [[1, 2]])
     assert %Py.Object{} = deque
     assert :py.call(:builtins, :len, [deque]) == {:ok, 2}
+
+    assert :py_ref.is_ref(deque)
+    refute Enum.any?([1, "x", [1], %{}, make_ref()], &:py_ref.is_ref/1)
+    assert :py_ref.call_method(deque, :append, [:none]) == {:ok, :none}
+    assert :py_ref.getattr(deque, :maxlen) == {:ok, :none}
+    assert :py_ref.to_term(deque) == {:ok, deque}
+    assert :py.call(:builtins, :list, [deque]) == {:ok, [1, 2, :none]}
   end
 
   @tag :numpy
@@ -273,6 +280,13 @@ defmodule Py.ErlangPyTest do
     assert :py.state_decr("erl_counter") == 11
     assert :py.state_decr("erl_counter", 5) == 6
     assert "erl_counter" in :py.state_keys()
+
+    assert :py_state.store("erl_py_state", 1) == :ok
+    assert :py_state.incr("erl_py_state", 2) == 3
+    assert :py_state.decr("erl_py_state") == 2
+    assert :py_state.fetch("erl_py_state") == {:ok, 2}
+    assert "erl_py_state" in :py_state.keys()
+    assert :py_state.remove("erl_py_state") == :ok
 
     assert :py.state_clear() == :ok
     assert :py.state_keys() == []
