@@ -7,7 +7,8 @@
 %% (`<<"json.decoder.JSONDecodeError">>'), so Python never creates atoms; `Message' is
 %% a UTF-8 binary. Python's `None' comes back as `none', and `none', `nil' and
 %% `undefined' go to Python as `None'. Other data converts exactly, big integers and
-%% sets included.
+%% sets included; numpy arrays and scalars come back as lists and numbers, and other
+%% objects without an Erlang form as handles (see `py_ref').
 %%
 %% Contexts are the handles `py_context_router:get_context/0,1' returns; wherever
 %% erlang_python takes a context pid, these functions take such a handle.
