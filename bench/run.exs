@@ -95,7 +95,7 @@ numpy = match?({:ok, _}, Py.eval("__import__('numpy')"))
 list_in = Enum.to_list(1..10_000)
 map = Map.new(1..1_000, fn i -> {"key#{i}", "value#{i}"} end)
 mib = :binary.copy(<<1>>, 1024 * 1024)
-pool_size = elem(Py.Pool.size(:default), 1)
+pool_size = Py.Pool.size(:default)
 
 workloads = [
   {"call_small", "us/call",

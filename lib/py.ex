@@ -58,6 +58,11 @@ defmodule Py do
         max_concurrent: 64,             # Py.Semaphore permits (default: schedulers × 2 + 1)
         allow_fork: false               # os.fork() would copy the whole VM (default: refused)
 
+  The keys of erlang_python 2.x configurations are accepted too: `num_contexts` (then
+  `num_executors`) for `default_pool_size`, `context_mode` (`auto` is `:worker`) for
+  `default_pool_mode`, and `io_pool_size`/`io_pool_mode`, which start an `:io` pool
+  with the application. Our own key wins when both are set.
+
   ## Subprocesses
 
   `subprocess`, `os.system`, `os.popen` and `multiprocessing` with the `spawn` and
@@ -532,9 +537,9 @@ defmodule Py do
   """
   @spec num_executors() :: non_neg_integer()
   def num_executors do
-    case Py.Pool.size(:default) do
-      {:ok, size} -> size
-      {:error, _} -> 0
+    case Py.Pool.fetch(:default) do
+      %{size: size} -> size
+      nil -> 0
     end
   end
 

@@ -16,6 +16,8 @@ exclusions =
      "not a Debian/Ubuntu system: scripts/install-prereqs uses dpkg and apt-get"},
     {:livebook, not venv_with_pip?,
      "#{info.executable} cannot create virtualenvs with pip (Debian/Ubuntu: apt-get install python3-venv)"},
+    {:distributed, System.find_executable("epmd") == nil,
+     "epmd is not installed, so this VM cannot start Erlang distribution"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]

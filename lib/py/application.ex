@@ -9,7 +9,7 @@ defmodule Py.Application do
         # The VM ignores SIGCHLD, so Python's waitpid() would fail with ECHILD and
         # every subprocess exit code would be lost. Restore the default disposition.
         :os.set_signal(:sigchld, :default)
-        Py.Native.semaphore_set_max(Py.Semaphore.default_max())
+        Py.Native.semaphore_set_max(Py.Config.max_concurrent())
         Py.Native.runtime_allow_fork(Application.get_env(:erlang_python, :allow_fork, false))
         :ok = Py.Sandbox.configure(Application.get_env(:erlang_python, :sandbox, false))
 
@@ -19,17 +19,24 @@ defmodule Py.Application do
         )
 
         Py.Telemetry.setup()
+        # Casts of the Erlang `py` API in flight; owned by this process, which lives
+        # as long as the application.
+        :ok = :py.cast_table()
 
-        children = [
-          {Registry, keys: :unique, name: Py.PoolRegistry},
-          Py.Logging,
-          Py.Trace,
-          {Py.Output, python: python},
-          {Task.Supervisor, name: Py.CallbackTasks},
-          Py.Callback,
-          {DynamicSupervisor, name: Py.PoolSupervisor, strategy: :one_for_one},
-          {Py.Pool, name: :default, size: default_pool_size(), mode: default_pool_mode()}
-        ]
+        children =
+          [
+            {Registry, keys: :unique, name: Py.PoolRegistry},
+            Py.Logging,
+            Py.Trace,
+            {Py.Output, python: python},
+            {Task.Supervisor, name: Py.CallbackTasks},
+            Py.Callback,
+            {DynamicSupervisor, name: Py.PoolSupervisor, strategy: :one_for_one},
+            {Py.Pool,
+             name: :default,
+             size: Py.Config.default_pool_size(),
+             mode: Py.Config.default_pool_mode()}
+          ] ++ io_pool()
 
         Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
 
@@ -38,11 +45,23 @@ defmodule Py.Application do
     end
   end
 
-  defp default_pool_mode do
-    Application.get_env(:erlang_python, :default_pool_mode, :worker)
+  # The `:io` pool starts with the application only when it is configured; otherwise
+  # the Erlang `py` API starts it the first time a call routes to it. Either way it
+  # runs under Py.PoolSupervisor, like any pool started at run time, so
+  # Py.Pool.stop/1 stops it for good.
+  defp io_pool do
+    case Py.Config.io_pool() do
+      nil -> []
+      {size, mode} -> [%{id: :io_pool, start: {__MODULE__, :start_io_pool, [size, mode]}}]
+    end
   end
 
-  defp default_pool_size do
-    Application.get_env(:erlang_python, :default_pool_size, System.schedulers_online())
+  @doc false
+  def start_io_pool(size, mode) do
+    case Py.Pool.start(:io, size, mode) do
+      {:ok, _contexts} -> :ignore
+      {:error, {:already_started, :io}} -> :ignore
+      {:error, reason} -> {:error, reason}
+    end
   end
 end

@@ -45,9 +45,13 @@ defmodule Py.Context do
 
   # The NIF takes the scheduler index modulo the pool size; so does this.
   defp scheduler_affine(pool) do
-    with {:ok, size} <- Py.Pool.size(pool) do
-      index = rem(:erlang.system_info(:scheduler_id) - 1, size)
-      {:ok, %__MODULE__{pool: pool, index: index}}
+    case Py.Pool.fetch(pool) do
+      %{size: size} ->
+        index = rem(:erlang.system_info(:scheduler_id) - 1, size)
+        {:ok, %__MODULE__{pool: pool, index: index}}
+
+      nil ->
+        {:error, :not_found}
     end
   end
 
@@ -78,10 +82,9 @@ defmodule Py.Context do
   """
   @spec get(Py.Pool.name(), non_neg_integer()) :: {:ok, t()} | {:error, :not_found}
   def get(pool, index) when is_integer(index) and index >= 0 do
-    case Py.Pool.size(pool) do
-      {:ok, size} when index < size -> {:ok, %__MODULE__{pool: pool, index: index}}
-      {:ok, _size} -> {:error, :not_found}
-      {:error, _} = error -> error
+    case Py.Pool.fetch(pool) do
+      %{size: size} when index < size -> {:ok, %__MODULE__{pool: pool, index: index}}
+      _ -> {:error, :not_found}
     end
   end
 
@@ -135,14 +138,14 @@ defmodule Py.Context do
   def bound, do: Process.get(@bound)
 
   @doc """
-  The contexts of a pool (`:default` unless named).
+  The contexts of a pool (`:default` unless named), as `Py.Pool.contexts/1` gives
+  them; raises `ArgumentError` when the pool is not running.
 
   ## Examples
 
-      iex> {:ok, contexts} = Py.Context.list()
-      iex> length(contexts) == Py.num_executors()
+      iex> length(Py.Context.list()) == Py.num_executors()
       true
   """
-  @spec list(Py.Pool.name()) :: {:ok, [t()]} | {:error, :not_found}
+  @spec list(Py.Pool.name()) :: [t()]
   def list(pool \\ :default), do: Py.Pool.contexts(pool)
 end

@@ -88,7 +88,7 @@ defmodule Py.Pool do
     spec = child_spec(name: name, size: size, mode: mode)
 
     case DynamicSupervisor.start_child(Py.PoolSupervisor, spec) do
-      {:ok, _pid} -> contexts(name)
+      {:ok, _pid} -> {:ok, context_list(name, size)}
       {:error, {:already_started, _pid}} -> {:error, {:already_started, name}}
       # DynamicSupervisor passes init's reason through as it is.
       {:error, reason} -> {:error, reason}
@@ -138,57 +138,54 @@ defmodule Py.Pool do
   def started?(name), do: fetch(name) != nil
 
   @doc """
-  The number of contexts in a started pool.
+  The number of contexts in a started pool. Raises `ArgumentError` when no pool of
+  that name is running (`started?/1` asks first).
 
   ## Examples
 
-      iex> {:ok, size} = Py.Pool.size(:default)
-      iex> size == Py.num_executors()
-      true
-      iex> Py.Pool.size(:no_such_pool)
-      {:error, :not_found}
-  """
-  @spec size(name()) :: {:ok, pos_integer()} | {:error, :not_found}
-  def size(name) do
-    case fetch(name) do
-      nil -> {:error, :not_found}
-      %{size: size} -> {:ok, size}
-    end
-  end
-
-  @doc """
-  The mode of a started pool.
-
-  ## Examples
-
-      iex> Py.Pool.mode(:default) in [{:ok, :worker}, {:ok, :subinterp}]
+      iex> Py.Pool.size(:default) == Py.num_executors()
       true
   """
-  @spec mode(name()) :: {:ok, mode()} | {:error, :not_found}
-  def mode(name) do
-    case fetch(name) do
-      nil -> {:error, :not_found}
-      %{mode: mode} -> {:ok, mode}
-    end
-  end
+  @spec size(name()) :: pos_integer()
+  def size(name), do: fetch!(name).size
 
   @doc """
-  The contexts of a started pool.
+  The mode of a started pool: `:worker` or `:subinterp`. Raises `ArgumentError` when
+  no pool of that name is running.
 
   ## Examples
 
-      iex> {:ok, [first | _]} = Py.Pool.contexts(:default)
+      iex> Py.Pool.mode(:default) in [:worker, :subinterp]
+      true
+  """
+  @spec mode(name()) :: mode()
+  def mode(name), do: fetch!(name).mode
+
+  @doc """
+  The contexts of a started pool, in index order. Raises `ArgumentError` when no pool
+  of that name is running.
+
+  ## Examples
+
+      iex> [first | _] = Py.Pool.contexts(:default)
       iex> first
       %Py.Context{pool: :default, index: 0}
+      iex> Py.Pool.contexts(:no_such_pool)
+      ** (ArgumentError) no pool named :no_such_pool is running
   """
-  @spec contexts(name()) :: {:ok, [Py.Context.t()]} | {:error, :not_found}
+  @spec contexts(name()) :: [Py.Context.t()]
   def contexts(name) do
-    case fetch(name) do
-      nil ->
-        {:error, :not_found}
+    %{size: size} = fetch!(name)
+    context_list(name, size)
+  end
 
-      %{size: size} ->
-        {:ok, for(index <- 0..(size - 1), do: %Py.Context{pool: name, index: index})}
+  defp context_list(name, size),
+    do: for(index <- 0..(size - 1), do: %Py.Context{pool: name, index: index})
+
+  defp fetch!(name) do
+    case fetch(name) do
+      nil -> raise ArgumentError, "no pool named #{inspect(name)} is running"
+      pool -> pool
     end
   end
 

@@ -58,7 +58,5 @@ defmodule Py.Semaphore do
   @doc false
   # The limit the application starts with.
   @spec default_max() :: pos_integer()
-  def default_max do
-    Application.get_env(:erlang_python, :max_concurrent, System.schedulers_online() * 2 + 1)
-  end
+  def default_max, do: Py.Config.max_concurrent()
 end

@@ -173,7 +173,7 @@ defmodule Py.ChannelTest do
     assert Py.EventLoop.run(:__main__, :async_sum, [channel]) == {:ok, 55}
   end
 
-  test "erlang.channel works as in the seed: Channel, ChannelClosed, reply" do
+  test "erlang.channel offers Channel, ChannelClosed and reply, as erlang_python 2.x does" do
     {:ok, channel} = Py.Channel.new()
     :ok = Py.Channel.send(channel, "hi")
     assert Py.call(:__main__, :uses_module, [channel, self()]) == {:ok, true}

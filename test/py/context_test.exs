@@ -43,13 +43,16 @@ defmodule Py.ContextTest do
   end
 
   test "list/0 has one context per executor" do
-    {:ok, contexts} = Py.Context.list()
+    contexts = Py.Context.list()
     assert Enum.map(contexts, & &1.index) == Enum.to_list(0..(Py.num_executors() - 1))
   end
 
   test "list/1 names a pool" do
-    assert Py.Context.list(:no_such_pool) == {:error, :not_found}
-    {:ok, contexts} = Py.Context.list(:default)
+    assert_raise ArgumentError, "no pool named :no_such_pool is running", fn ->
+      Py.Context.list(:no_such_pool)
+    end
+
+    contexts = Py.Context.list(:default)
     assert Enum.all?(contexts, &(&1.pool == :default))
   end
 

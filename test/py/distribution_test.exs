@@ -179,8 +179,7 @@ defmodule Py.DistributionTest do
 
   test "erlang.send reaches a process of another node", %{node: node} do
     # A NIF sends to local processes only; the peer's relay forwards the rest.
-    assert {:ok, nil} =
-             :erpc.call(node, Py, :eval, ["erlang.send(p, ('hi', 42))", %{p: self()}])
+    assert {:ok, nil} = :erpc.call(node, Py, :eval, ["erlang.send(p, ('hi', 42))", %{p: self()}])
 
     assert_receive {"hi", 42}
   end

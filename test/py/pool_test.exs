@@ -12,11 +12,19 @@ defmodule Py.PoolTest do
     assert {:ok, contexts} = Py.Pool.start(:pool_test_a, 3)
     assert contexts == for(i <- 0..2, do: %Py.Context{pool: :pool_test_a, index: i})
     assert Py.Pool.started?(:pool_test_a)
-    assert Py.Pool.size(:pool_test_a) == {:ok, 3}
-    assert Py.Pool.mode(:pool_test_a) == {:ok, :worker}
+    assert Py.Pool.size(:pool_test_a) == 3
+    assert Py.Pool.mode(:pool_test_a) == :worker
+    assert Py.Pool.contexts(:pool_test_a) == contexts
     assert Py.call(:math, :sqrt, [9.0], pool: :pool_test_a) == {:ok, 3.0}
     assert Py.Pool.stop(:pool_test_a) == :ok
     refute Py.Pool.started?(:pool_test_a)
+
+    for getter <- [&Py.Pool.size/1, &Py.Pool.mode/1, &Py.Pool.contexts/1] do
+      assert_raise ArgumentError, "no pool named :pool_test_a is running", fn ->
+        getter.(:pool_test_a)
+      end
+    end
+
     assert Py.call(:math, :sqrt, [9.0], pool: :pool_test_a) == {:error, {:no_pool, :pool_test_a}}
     assert Py.Pool.stop(:pool_test_a) == {:error, :not_found}
   end
@@ -99,8 +107,7 @@ defmodule Py.PoolTest do
     defp native_id(opts), do: Py.eval!("__import__('threading').get_native_id()", %{}, opts)
 
     defp default_idents do
-      {:ok, contexts} = Py.Context.list()
-      MapSet.new(contexts, &ident(context: &1))
+      MapSet.new(Py.Context.list(), &ident(context: &1))
     end
 
     test "a call runs on its pool:, else its function's, else its module's, else :default" do
