@@ -19,10 +19,8 @@ defmodule Py.Cluster.Dispatch do
   @spec capacity(atom() | nil) :: {:ok, pos_integer()} | {:error, term()}
   def capacity(pool) do
     if Process.whereis(Py.Supervisor) do
-      case Py.Pool.size(pool || :default) do
-        {:ok, size} -> {:ok, size}
-        {:error, :not_found} -> {:error, {:no_pool, pool}}
-      end
+      pool = pool || :default
+      if Py.Pool.started?(pool), do: {:ok, Py.Pool.size(pool)}, else: {:error, {:no_pool, pool}}
     else
       {:error, :not_running}
     end
