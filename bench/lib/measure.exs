@@ -82,44 +82,56 @@ defmodule Bench.Measure do
   end
 
   @doc false
-  # Parallel speedup on a shared host: `config.rounds` interleaved pairs of one
-  # sequential and one parallel phase doing the same work. Returns the median of the
-  # per-round ratios, with the medians of both phases' times and the CPU utilisation
-  # of the parallel phase (see Bench.CPU). Interleaving keeps both phases under the
-  # same load from whatever else the host runs.
-  @spec speedup(Config.t(), (() -> term()), (() -> term())) :: {float(), [{String.t(), term()}]}
-  def speedup(config, sequential, parallel) do
+  # `config.rounds` interleaved pairs of `first` then `second` (after one warm-up pair
+  # in full runs): both see the same load from whatever else the host runs. Returns
+  # per round the wall time of each, their ratio first / second, and the CPU
+  # utilisation during `second` (see Bench.CPU).
+  @spec interleaved(Config.t(), (() -> term()), (() -> term())) :: [map()]
+  def interleaved(config, first, second) do
     if config.warmup do
-      sequential.()
-      parallel.()
+      first.()
+      second.()
     end
 
-    rounds =
-      for _ <- 1..config.rounds do
-        sequential_us = elapsed_us(sequential)
-        before = CPU.sample()
-        parallel_us = elapsed_us(parallel)
-        cpu = CPU.utilisation(before, CPU.sample(), parallel_us)
+    for _ <- 1..config.rounds do
+      first_us = elapsed_us(first)
+      before = CPU.sample()
+      second_us = elapsed_us(second)
+      cpu = CPU.utilisation(before, CPU.sample(), second_us)
 
-        %{
-          ratio: sequential_us / parallel_us,
-          sequential_ms: sequential_us / 1000,
-          parallel_ms: parallel_us / 1000,
-          cpu: cpu && cpu.process,
-          python_cpu: cpu && cpu.python
-        }
-      end
+      %{
+        ratio: first_us / second_us,
+        first_ms: first_us / 1000,
+        second_ms: second_us / 1000,
+        cpu: cpu && cpu.process,
+        python_cpu: cpu && cpu.python
+      }
+    end
+  end
 
-    column = fn key -> rounds |> Enum.map(& &1[key]) |> Enum.reject(&is_nil/1) |> median_of() end
+  @doc false
+  # Parallel speedup on a shared host: interleaved rounds of a sequential and a
+  # parallel phase doing the same work. Returns the median of the per-round ratios,
+  # with the medians of both phases' times and of the parallel phase's CPU use.
+  @spec speedup(Config.t(), (() -> term()), (() -> term())) :: {float(), [{String.t(), term()}]}
+  def speedup(config, sequential, parallel) do
+    rounds = interleaved(config, sequential, parallel)
 
-    {column.(:ratio),
+    {column(rounds, :ratio),
      [
-       {"seq ms", column.(:sequential_ms)},
-       {"par ms", column.(:parallel_ms)},
-       {"cpu", column.(:cpu)},
-       {"py cpu", column.(:python_cpu)},
+       {"seq ms", column(rounds, :first_ms)},
+       {"par ms", column(rounds, :second_ms)},
+       {"cpu", column(rounds, :cpu)},
+       {"py cpu", column(rounds, :python_cpu)},
        {"rounds", config.rounds}
      ]}
+  end
+
+  @doc false
+  # The median over rounds of one figure (nil values left out).
+  @spec column([map()], atom()) :: number() | nil
+  def column(rounds, key) do
+    rounds |> Enum.map(& &1[key]) |> Enum.reject(&is_nil/1) |> median_of()
   end
 
   defp median_of([]), do: nil
