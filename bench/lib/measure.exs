@@ -34,6 +34,26 @@ defmodule Bench.Measure do
   end
 
   @doc false
+  # Percentiles (µs) of `n` runs of `body` timed one by one: the spread a mean hides
+  # (a host that preempts our threads shows as a long tail, not a slower median).
+  @spec percentiles(pos_integer(), (() -> term()), [number()]) :: [{number(), float()}]
+  def percentiles(n, body, points \\ [50, 90, 99]) do
+    sorted =
+      Enum.sort(
+        for _ <- 1..n do
+          start = System.monotonic_time()
+          body.()
+          System.monotonic_time() - start
+        end
+      )
+
+    for point <- points do
+      index = min(n - 1, floor(n * point / 100))
+      {point, System.convert_time_unit(Enum.at(sorted, index), :native, :nanosecond) / 1000}
+    end
+  end
+
+  @doc false
   # Operations per second: `batch` performs `n` of them.
   @spec rate(Config.t(), pos_integer(), (() -> term())) :: float()
   def rate(config, n, batch) do
