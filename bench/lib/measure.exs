@@ -34,8 +34,8 @@ defmodule Bench.Measure do
   end
 
   @doc false
-  # Percentiles (µs) of `n` runs of `body` timed one by one: the spread a mean hides
-  # (a host that preempts our threads shows as a long tail, not a slower median).
+  # Percentiles (µs) of `n` runs of `body` timed one by one: what a mean hides, a few
+  # slow calls (a tail) or every call slower (a higher median).
   @spec percentiles(pos_integer(), (() -> term()), [number()]) :: [{number(), float()}]
   def percentiles(n, body, points \\ [50, 90, 99]) do
     sorted =

@@ -22,7 +22,7 @@ defmodule Bench.Workload do
   # Result rows, one per variant: %{name, variant, value, unit, extra, skipped, error}.
   @spec rows(t(), term()) :: [map()]
   def rows(workload, variants) when is_list(variants) do
-    Enum.flat_map(variants, fn {variant, outcome} -> [row(workload, variant, outcome)] end)
+    Enum.map(variants, fn {variant, outcome} -> row(workload, variant, outcome) end)
   end
 
   def rows(workload, outcome), do: [row(workload, nil, outcome)]
