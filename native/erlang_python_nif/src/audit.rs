@@ -58,7 +58,11 @@ pub fn sandbox_events() -> Vec<String> {
         .unwrap_or_default()
 }
 
-unsafe extern "C" fn audit(event: *const c_char, args: *mut ffi::PyObject, _: *mut c_void) -> c_int {
+unsafe extern "C" fn audit(
+    event: *const c_char,
+    args: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> c_int {
     let event = CStr::from_ptr(event).to_bytes();
     if let Some(blocked) = SANDBOX.get() {
         if blocked.iter().any(|b| b == event) && !loads_own_process(event, args) {

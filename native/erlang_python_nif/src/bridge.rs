@@ -412,9 +412,11 @@ fn send(pid: &Bound<'_, PyAny>, term: &Bound<'_, PyAny>) -> PyResult<()> {
                 .ok_or_else(|| PyValueError::new_err("erlang_python is not running"))?;
             view.send(py, &relay, |encoder| {
                 let env = encoder.env;
-                let (remote, _) = env
-                    .binary_to_term(&etf)
-                    .ok_or(crate::convert::ConvertError::Unsupported("a damaged erlang.Pid"))?;
+                let (remote, _) =
+                    env.binary_to_term(&etf)
+                        .ok_or(crate::convert::ConvertError::Unsupported(
+                            "a damaged erlang.Pid",
+                        ))?;
                 Ok((crate::atoms::py_forward(), remote, encoder.encode(term)?).encode(env))
             })?;
         }
@@ -435,10 +437,12 @@ fn target_of(view: &View, pid: &Bound<'_, PyAny>) -> PyResult<Target> {
     let etf = pid.getattr("_etf")?;
     let etf = etf.cast::<PyBytes>()?;
     OwnedEnv::new().run(|env| match env.binary_to_term(etf.as_bytes()) {
-        Some((term, _)) if term.get_type() == rustler::TermType::Pid => Ok(match term.decode::<LocalPid>() {
-            Ok(local) => Target::Local(local),
-            Err(_) => Target::Remote(etf.as_bytes().to_vec()),
-        }),
+        Some((term, _)) if term.get_type() == rustler::TermType::Pid => {
+            Ok(match term.decode::<LocalPid>() {
+                Ok(local) => Target::Local(local),
+                Err(_) => Target::Remote(etf.as_bytes().to_vec()),
+            })
+        }
         _ => Err(PyValueError::new_err("a damaged erlang.Pid")),
     })
 }

@@ -83,9 +83,9 @@ impl Task {
         };
         if let Some(pid) = reply.pid {
             let reference = reply.reference;
-            let _ = reply.env.send_and_clear(&pid, |env| {
-                (reference.load(env), build(env)).encode(env)
-            });
+            let _ = reply
+                .env
+                .send_and_clear(&pid, |env| (reference.load(env), build(env)).encode(env));
         }
     }
 
@@ -438,7 +438,11 @@ fn finish(py: Python<'_>, id: u64, kind: u8, value: &Bound<'_, PyAny>) -> PyResu
             types: &view.types,
             home: &view.home,
         };
-        let tag = if kind == 0 { atoms::ok() } else { atoms::error() };
+        let tag = if kind == 0 {
+            atoms::ok()
+        } else {
+            atoms::error()
+        };
         if kind == 2 {
             return (atoms::error(), atoms::cancelled()).encode(env);
         }
@@ -479,7 +483,8 @@ fn write(id: u64, text: &str) -> PyResult<bool> {
 }
 
 pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
-    let function = |name: &'static std::ffi::CStr, body: fn(&Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>| {
+    let function = |name: &'static std::ffi::CStr,
+                    body: fn(&Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>| {
         PyCFunction::new_closure(
             py,
             Some(name),
@@ -487,7 +492,10 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
             move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| body(args),
         )
     };
-    namespace.set_item("_loop_attach", function(c"_loop_attach", |args| attach(args.py()))?)?;
+    namespace.set_item(
+        "_loop_attach",
+        function(c"_loop_attach", |args| attach(args.py()))?,
+    )?;
     namespace.set_item(
         "_loop_detach",
         function(c"_loop_detach", |args| {
@@ -495,12 +503,17 @@ pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
             Ok(args.py().None())
         })?,
     )?;
-    namespace.set_item("_loop_take", function(c"_loop_take", |args| take(args.py()))?)?;
+    namespace.set_item(
+        "_loop_take",
+        function(c"_loop_take", |args| take(args.py()))?,
+    )?;
     namespace.set_item(
         "_loop_idle",
         function(c"_loop_idle", |args| {
             let timeout: Option<f64> = args.get_item(0)?.extract()?;
-            this_inbox()?.idle(args.py(), timeout).into_py_any(args.py())
+            this_inbox()?
+                .idle(args.py(), timeout)
+                .into_py_any(args.py())
         })?,
     )?;
     namespace.set_item(
