@@ -62,7 +62,17 @@ defmodule Py.Subinterp do
     Keyword.validate!(opts, [])
 
     if supported?() do
-      with {:ok, pool} <- Py.Native.pool_new(1, :subinterp), do: {:ok, %__MODULE__{pool: pool}}
+      with {:ok, pool} <- Py.Native.pool_new(1, :subinterp) do
+        # An active venv is put into effect in the new interpreter too.
+        case Py.Venv.Activation.prepare(pool, 1, :subinterp) do
+          :ok ->
+            {:ok, %__MODULE__{pool: pool}}
+
+          {:error, _} = error ->
+            Py.Native.pool_stop(pool)
+            error
+        end
+      end
     else
       {:error, {:unsupported, "subinterpreters need Python 3.12 or later"}}
     end
