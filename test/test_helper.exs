@@ -10,6 +10,7 @@ exclusions =
     {:numpy, not numpy?, "numpy is not installed for #{info.executable}"},
     {:subinterp, {major, minor} < {3, 12}, "subinterpreters need Python 3.12+"},
     {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"},
+    {:uv, System.find_executable("uv") == nil, "uv is not on PATH"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]
