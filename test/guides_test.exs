@@ -15,7 +15,7 @@ defmodule Py.GuidesTest do
   test "the guides with runnable examples are all here" do
     runnable = for guide <- unquote(guides), Py.Test.Guide.blocks(guide) != [], do: guide
 
-    for guide <- ~w(callbacks-and-state async-and-streams channels logging-and-tracing) do
+    for guide <- ~w(callbacks-and-state async-and-streams channels logging-and-tracing venvs) do
       assert "guides/#{guide}.md" in runnable
     end
   end

@@ -5,9 +5,9 @@ defmodule Py.Memory do
 
   Everything runs in the interpreter of the `:default` pool (the main interpreter,
   unless the default pool runs subinterpreters; then its first context's). Name
-  another with `pool:` and `context:`. Each subinterpreter has its own collector,
-  objects and tracemalloc state; `:rss_bytes` is the whole OS process (the BEAM
-  included).
+  another with `pool:` and `context:`. Each subinterpreter has its own collector and
+  objects; CPython keeps one `tracemalloc` state for the whole process, and
+  `:rss_bytes` is the whole OS process (the BEAM included).
 
   The `Py` module offers these as `Py.memory_stats/0`, `Py.gc/0,1`,
   `Py.tracemalloc_start/0,1`, `Py.tracemalloc_stop/0` and `Py.tracemalloc_top/0,1`.
@@ -189,9 +189,10 @@ defmodule Py.Memory do
 
       iex> :ok = Py.Memory.tracemalloc_start()
       iex> :ok = Py.exec("kept = [bytes(1000) for _ in range(1000)]")
-      iex> {:ok, [%{size: size, file: "<string>"} | _]} = Py.Memory.tracemalloc_top(1)
+      iex> {:ok, [%{file: "<exec>", line: 1, size: size}]} = Py.Memory.tracemalloc_top(1)
       iex> size > 1_000_000
       true
+      iex> :ok = Py.exec("del kept")
       iex> :ok = Py.Memory.tracemalloc_stop()
       iex> Py.Memory.tracemalloc_top()
       {:error, :not_tracing}
