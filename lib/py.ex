@@ -56,7 +56,8 @@ defmodule Py do
         default_pool_size: 8,           # contexts in :default (default: schedulers online)
         default_pool_mode: :subinterp,  # :worker (default) or :subinterp (3.12+)
         max_concurrent: 64,             # Py.Semaphore permits (default: schedulers × 2 + 1)
-        allow_fork: false               # os.fork() would copy the whole VM (default: refused)
+        allow_fork: false,              # os.fork() would copy the whole VM (default: refused)
+        venv: "/srv/app/.venv"          # activated at start (default: what `mix py.venv` saved)
 
   ## Subprocesses
 

@@ -128,7 +128,7 @@ defmodule Py.Venv do
     progress = progress!(opts[:progress])
 
     with {:ok, spec} <- spec(opts),
-         {:ok, runtime} <- embedded_runtime(),
+         {:ok, runtime} <- embedded_runtime(opts[:activate]),
          {:ok, installer} <- Installer.choose(installer!(opts[:installer])),
          {:ok, layout} <- prepare(venv, runtime, installer, opts, progress),
          :ok <- Installer.sync(layout, spec, installer, progress) do
@@ -295,7 +295,7 @@ defmodule Py.Venv do
   defp creating_python(nil, runtime), do: {:ok, runtime.executable}
 
   defp creating_python(python, runtime) do
-    case Py.Interpreter.info(python) do
+    case Py.Interpreter.info(expand_command(python)) do
       {:ok, %{version_info: {major, minor, _}, free_threaded: free_threaded} = info} ->
         {want_major, want_minor, _} = runtime.version_info
 
@@ -316,10 +316,14 @@ defmodule Py.Venv do
 
   # The interpreter the NIF runs, or, before the application starts (mix py.venv),
   # the one it will be built for.
-  defp embedded_runtime do
+  defp embedded_runtime(activate?) do
     case Py.runtime_info() do
       {:ok, info} ->
         {:ok, info}
+
+      # Activating needs the running interpreter; creating and installing do not.
+      {:error, :not_initialized} when activate? ->
+        {:error, :not_initialized}
 
       {:error, :not_initialized} ->
         case Py.Interpreter.select() do
@@ -455,6 +459,13 @@ defmodule Py.Venv do
   end
 
   defp expand!(other), do: raise(ArgumentError, "expected a path, got: #{inspect(other)}")
+
+  # A bare command name ("python3.12") is looked up on PATH by Py.Interpreter.info/1.
+  defp expand_command(python) when is_binary(python) or is_list(python),
+    do: IO.chardata_to_string(python)
+
+  defp expand_command(other),
+    do: raise(ArgumentError, "expected :python to be a path, got: #{inspect(other)}")
 
   defp describe(layout) do
     layout
