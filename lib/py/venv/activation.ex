@@ -134,9 +134,9 @@ defmodule Py.Venv.Activation do
               :ok ->
                 :ok
 
-              {:error, _} = error ->
+              {:error, reason} ->
                 _ = deactivate_everywhere()
-                error
+                {:error, {:activation_failed, reason}}
             end
 
           {:error, reason} ->
@@ -165,7 +165,10 @@ defmodule Py.Venv.Activation do
           :ok
 
         active ->
-          run_contexts(resource, size, op(:activate, activate_args(active, active.previous_env)))
+          op = op(:activate, activate_args(active, active.previous_env))
+
+          with {:error, reason} <- run_contexts(resource, size, op),
+               do: {:error, {:activation_failed, reason}}
       end
     end)
   end
@@ -247,7 +250,7 @@ defmodule Py.Venv.Activation do
     |> Py.Request.run_many(jobs, timeout: :infinity)
     |> Enum.find_value(:ok, fn
       {:ok, _} -> nil
-      {:error, reason} -> {:error, {:activation_failed, reason}}
+      {:error, _} = error -> error
     end)
   end
 
