@@ -685,7 +685,7 @@ defmodule Py do
 
   ## Examples
 
-      iex> Py.exec!("class Node: pass\nnode = Node(); node.me = node; del node")
+      iex> Py.exec!("class Node: pass\\nnode = Node(); node.me = node; del node")
       :ok
       iex> {:ok, found} = Py.gc()
       iex> found >= 1
