@@ -6,10 +6,12 @@ defmodule Py.VenvTest.Fixtures do
 
   alias Py.Test.PythonPackages
 
+  # Removed when the test (or, from setup_all, the module) ends.
   def tmp_dir!(prefix) do
     dir = Path.join(System.tmp_dir!(), "#{prefix}_#{System.unique_integer([:positive])}")
     File.rm_rf!(dir)
     File.mkdir_p!(dir)
+    ExUnit.Callbacks.on_exit(fn -> File.rm_rf!(dir) end)
     dir
   end
 
@@ -98,9 +100,7 @@ defmodule Py.VenvTest do
   @moduletag timeout: 300_000
 
   setup_all do
-    fixtures = build!()
-    on_exit(fn -> File.rm_rf!(fixtures.base) end)
-    fixtures
+    build!()
   end
 
   setup do
@@ -457,7 +457,6 @@ defmodule Py.VenvTest.ApplicationStart do
 
   test "the application activates config :erlang_python, venv: at start, or refuses to start" do
     dir = tmp_dir!("py_venv_start")
-    on_exit(fn -> File.rm_rf!(dir) end)
     venv = Path.join(dir, "env")
     {_, 0} = System.cmd(runtime().executable, ["-m", "venv", "--without-pip", venv])
     {:ok, info} = Py.Venv.ensure(venv, activate: false, progress: false)
@@ -507,7 +506,6 @@ defmodule Mix.Tasks.Py.VenvTest do
   setup do
     Mix.shell(Mix.Shell.IO)
     dir = tmp_dir!("py_venv_task")
-    on_exit(fn -> File.rm_rf!(dir) end)
 
     wheels = Path.join(dir, "wheels")
 
@@ -585,7 +583,6 @@ defmodule Mix.Tasks.Py.VenvTest do
 
   test "the saved choice is relative inside the project and absolute outside", ctx do
     outside = tmp_dir!("py_venv_outside")
-    on_exit(fn -> File.rm_rf!(outside) end)
 
     :ok = Py.Venv.Project.persist(Path.join(ctx.project, "sub/.venv"), ctx.project)
     assert File.read!(Py.Venv.Project.choice_file(ctx.project)) == "sub/.venv\n"
