@@ -95,6 +95,7 @@ defmodule ErlangPython.MixProject do
         Concurrency: [Py.Pool, Py.Context, Py.Subinterp, Py.Semaphore],
         "Python talks back": [Py.State, Py.Channel, Py.Trace],
         "Interpreters and builds": [Py.Interpreter, Py.Native.Artifact],
+        Environments: [Py.Venv, Py.Memory],
         Security: [Py.Sandbox],
         Distribution: [Py.Cluster],
         "Mix tasks": [~r/^Mix\.Tasks\./]

@@ -56,7 +56,8 @@ defmodule Py do
         default_pool_size: 8,           # contexts in :default (default: schedulers online)
         default_pool_mode: :subinterp,  # :worker (default) or :subinterp (3.12+)
         max_concurrent: 64,             # Py.Semaphore permits (default: schedulers × 2 + 1)
-        allow_fork: false               # os.fork() would copy the whole VM (default: refused)
+        allow_fork: false,              # os.fork() would copy the whole VM (default: refused)
+        venv: "/srv/app/.venv"          # activated at start (default: what `mix py.venv` saved)
 
   The keys of erlang_python 2.x configurations are accepted too: `num_contexts` (then
   `num_executors`) for `default_pool_size`, `context_mode` (`auto` is `:worker`) for
@@ -665,6 +666,76 @@ defmodule Py do
       info -> {:ok, info}
     end
   end
+
+  ## Memory
+
+  @doc """
+  Garbage collector and memory figures of the default pool's interpreter:
+  `:gc_stats`, `:gc_count`, `:gc_threshold`, `:objects`, `:rss_bytes`,
+  `:max_rss_bytes`, plus `:traced_memory_current` and `:traced_memory_peak` while
+  `tracemalloc` is tracing. Subinterpreters have their own: see `Py.Memory.stats/1`.
+
+  ## Examples
+
+      iex> {:ok, %{gc_count: {_, _, _}, objects: objects}} = Py.memory_stats()
+      iex> objects > 0
+      true
+  """
+  @spec memory_stats() :: {:ok, Py.Memory.stats()} | {:error, reason()}
+  def memory_stats, do: Py.Memory.stats()
+
+  @doc """
+  Runs a full garbage collection (or of generations up to `generation`, 0..2) and
+  returns how many unreachable objects were found. See `Py.Memory.gc/2`.
+
+  ## Examples
+
+      iex> Py.exec!("class Node: pass\\nnode = Node(); node.me = node; del node")
+      :ok
+      iex> {:ok, found} = Py.gc()
+      iex> found >= 1
+      true
+  """
+  @spec gc(0..2) :: {:ok, non_neg_integer()} | {:error, reason()}
+  def gc(generation \\ 2), do: Py.Memory.gc(generation)
+
+  @doc """
+  Starts `tracemalloc` with `frames` frames per traceback (default 1). See
+  `Py.Memory.tracemalloc_start/2`.
+
+  ## Examples
+
+      iex> Py.tracemalloc_start(5)
+      :ok
+      iex> Py.tracemalloc_stop()
+      :ok
+  """
+  @spec tracemalloc_start(pos_integer()) :: :ok | {:error, reason()}
+  def tracemalloc_start(frames \\ 1), do: Py.Memory.tracemalloc_start(frames)
+
+  @doc """
+  Stops `tracemalloc`. See `Py.Memory.tracemalloc_stop/1`.
+
+  ## Examples
+
+      iex> Py.tracemalloc_stop()
+      :ok
+  """
+  @spec tracemalloc_stop() :: :ok | {:error, reason()}
+  def tracemalloc_stop, do: Py.Memory.tracemalloc_stop()
+
+  @doc """
+  The `limit` allocation sites (default 10) holding the most traced memory:
+  `[%{file: path, line: n, size: bytes, count: blocks}]`, or `{:error, :not_tracing}`.
+  See `Py.Memory.tracemalloc_top/2`.
+
+  ## Examples
+
+      iex> Py.tracemalloc_top(5)
+      {:error, :not_tracing}
+  """
+  @spec tracemalloc_top(pos_integer()) :: {:ok, [Py.Memory.site()]} | {:error, term()}
+  def tracemalloc_top(limit \\ 10), do: Py.Memory.tracemalloc_top(limit)
 
   @doc false
   def name!(name) when is_atom(name) and name not in [nil, true, false], do: Atom.to_string(name)

@@ -18,7 +18,7 @@ defmodule Py.GuidesTest do
     for guide <-
           ~w(getting-started data-conversion pools-and-routing scalability subinterpreters
              free-threading callbacks-and-state security deployment async-and-streams channels logging-and-tracing
-             distribution) do
+             distribution venvs) do
       assert "guides/#{guide}.md" in runnable
     end
   end

@@ -18,6 +18,7 @@ exclusions =
      "#{info.executable} cannot create virtualenvs with pip (Debian/Ubuntu: apt-get install python3-venv)"},
     {:distributed, System.find_executable("epmd") == nil,
      "epmd is not installed, so this VM cannot start Erlang distribution"},
+    {:uv, System.find_executable("uv") == nil, "uv is not on PATH"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]

@@ -38,9 +38,25 @@ defmodule Py.Application do
              mode: Py.Config.default_pool_mode()}
           ] ++ io_pool()
 
-        Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor)
+        with {:ok, supervisor} <-
+               Supervisor.start_link(children, strategy: :rest_for_one, name: Py.Supervisor) do
+          activate_venv(supervisor)
+        end
 
       {:error, message} ->
+        {:error, {:erlang_python, message}}
+    end
+  end
+
+  # The venv of `config :erlang_python, venv: ...` or of `mix py.venv`, once the
+  # pools that it must reach are running.
+  defp activate_venv(supervisor) do
+    case Py.Venv.Project.activate_at_start() do
+      :ok ->
+        {:ok, supervisor}
+
+      {:error, message} ->
+        Supervisor.stop(supervisor)
         {:error, {:erlang_python, message}}
     end
   end

@@ -100,6 +100,42 @@ defmodule Py.Interpreter do
     end
   end
 
+  @doc """
+  What keeps a described interpreter from being used, as short tags: `:too_old`
+  (older than 3.9), `:no_shared_libpython` and `:no_headers` (`Python.h`, needed to
+  build the NIF). `[]` for a usable one; `check/1` explains each in full.
+
+  ## Example
+
+      {:ok, info} = Py.Interpreter.info("/root/.pyenv/versions/3.8.18/bin/python3")
+      Py.Interpreter.problems(info) #=> [:too_old]
+  """
+  @spec problems(info()) :: [:too_old | :no_shared_libpython | :no_headers]
+  def problems(info) do
+    for {tag, problem} <- [
+          too_old: &version_problem/1,
+          no_shared_libpython: &shared_problem/1,
+          no_headers: &headers_problem/1
+        ],
+        problem.(info) != nil,
+        do: tag
+  end
+
+  @doc """
+  The interpreter's executable as Python itself reports it (`sys.executable`, what
+  the BEAM's Python will report too), followed by the path it was found under when
+  that differs, such as a pyenv shim.
+
+  ## Example
+
+      {:ok, info} = Py.Interpreter.select()
+      Py.Interpreter.location(info)
+      #=> "/root/.pyenv/versions/3.11.7/bin/python3 (found as /root/.pyenv/shims/python3)"
+  """
+  @spec location(info()) :: String.t()
+  def location(%{executable: executable, path: path}) when executable == path, do: executable
+  def location(%{executable: executable, path: path}), do: "#{executable} (found as #{path})"
+
   ## Selecting the interpreter
 
   @doc """

@@ -321,13 +321,25 @@ defmodule Py.Pool do
     size = Keyword.fetch!(opts, :size)
     mode = Keyword.fetch!(opts, :mode)
 
-    case Py.Native.pool_new(size, mode) do
-      {:ok, resource} ->
-        :persistent_term.put({__MODULE__, name}, %{resource: resource, size: size, mode: mode})
-        {:ok, %{name: name, resource: resource}}
+    # A new subinterpreter starts without the active venv: put it in effect before
+    # the pool is published.
+    with {:ok, resource} <- Py.Native.pool_new(size, mode),
+         :ok <- prepare(resource, size, mode) do
+      :persistent_term.put({__MODULE__, name}, %{resource: resource, size: size, mode: mode})
+      {:ok, %{name: name, resource: resource}}
+    else
+      {:error, reason} -> {:stop, reason}
+    end
+  end
 
-      {:error, reason} ->
-        {:stop, reason}
+  defp prepare(resource, size, mode) do
+    case Py.Venv.Activation.prepare(resource, size, mode) do
+      :ok ->
+        :ok
+
+      {:error, _} = error ->
+        Py.Native.pool_stop(resource)
+        error
     end
   end
 

@@ -10,6 +10,7 @@ defmodule Py.Subinterp do
   Limits: C extensions that do not declare subinterpreter support refuse to import,
   with an `ImportError` naming the module. numpy is one of them today: keep numpy work
   on `:worker` pools. Subprocesses (`fork`/`exec`) are disabled inside them.
+  The active virtualenv (`Py.Venv`), if any, is put into effect in each new one.
   A `%Py.Object{}` made in a subinterpreter lives there: `Py.getattr/3`,
   `Py.call_method/4` and `Py.repr/2` (and `inspect/1`) run in its interpreter
   wherever they are called from, but passing it as an argument to a call that runs
@@ -62,7 +63,17 @@ defmodule Py.Subinterp do
     Keyword.validate!(opts, [])
 
     if supported?() do
-      with {:ok, pool} <- Py.Native.pool_new(1, :subinterp), do: {:ok, %__MODULE__{pool: pool}}
+      with {:ok, pool} <- Py.Native.pool_new(1, :subinterp) do
+        # An active venv is put into effect in the new interpreter too.
+        case Py.Venv.Activation.prepare(pool, 1, :subinterp) do
+          :ok ->
+            {:ok, %__MODULE__{pool: pool}}
+
+          {:error, _} = error ->
+            Py.Native.pool_stop(pool)
+            error
+        end
+      end
     else
       {:error, {:unsupported, "subinterpreters need Python 3.12 or later"}}
     end

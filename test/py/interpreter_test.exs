@@ -231,6 +231,24 @@ defmodule Py.InterpreterTest do
       refute message =~ "shared libpython"
     end
 
+    test "problems/1 tags what check/1 explains" do
+      assert Interpreter.problems(@old) == [:too_old, :no_shared_libpython, :no_headers]
+
+      assert Interpreter.problems(%{@old | version_info: {3, 13, 1}, shared: true}) == [
+               :no_headers
+             ]
+
+      assert Interpreter.problems(%{@old | version_info: {3, 9, 0}, shared: true, headers: true}) ==
+               []
+    end
+
+    test "location/1 shows the executable and the path it was found under" do
+      assert Interpreter.location(%{executable: "/a/python3", path: "/a/python3"}) == "/a/python3"
+
+      assert Interpreter.location(%{executable: "/a/python3", path: "/shims/python3"}) ==
+               "/a/python3 (found as /shims/python3)"
+    end
+
     test "says when the build is shared but the library is missing" do
       info = %{@old | version_info: {3, 13, 1}, enable_shared: true, headers: true}
 
@@ -461,11 +479,64 @@ defmodule Mix.Tasks.Py.PythonTest do
     {:ok, selected} = Interpreter.select()
     output = capture_io(fn -> Mix.Tasks.Py.Python.run([]) end)
 
-    assert output =~ ~r/PATH\s+VERSION\s+ABI\s+THREADING\s+LIBPYTHON\s+HEADERS/
+    assert output =~ ~r/PATH\s+VERSION\s+ABI\s+THREADING\s+LIBPYTHON\s+HEADERS\s+USABLE/
     assert [marked] = Regex.scan(~r/^\* (\S+)\s+(\S+)/m, output, capture: :all_but_first)
-    assert marked == [selected.path, selected.version]
-    assert output =~ "Selected: #{selected.path}"
+    assert marked == [selected.executable, selected.version]
+    assert output =~ "Selected: #{Interpreter.location(selected)}: Python #{selected.version}"
     assert output =~ ~r/\bgil\b|free-threaded/
+  end
+
+  test "marks the interpreters erlang_python cannot use, and says why" do
+    dir = tmp_dir!()
+
+    old =
+      fake_python!(Path.join(dir, "python3.8"), %{
+        "version" => "3.8.18",
+        "version_info" => "3.8.18"
+      })
+
+    static =
+      fake_python!(Path.join(dir, "python3.13"), %{
+        "version" => "3.13.1",
+        "version_info" => "3.13.1",
+        "enable_shared" => "0"
+      })
+
+    # Named python3.N, so they are listed but never selected.
+    path = System.get_env("PATH")
+    System.put_env("PATH", dir <> ":" <> path)
+
+    output =
+      try do
+        capture_io(fn -> Mix.Tasks.Py.Python.run([]) end)
+      after
+        System.put_env("PATH", path)
+      end
+
+    # (The fakes have no library or headers on disk, so those are reported too.)
+    assert output =~ ~r/^  #{Regex.escape(old)}\s+3\.8\.18\s.*\sno: older than 3\.9, /m
+    assert output =~ ~r/^  #{Regex.escape(static)}\s+3\.13\.1\s.*\sno: no shared libpython/m
+    assert output =~ ~r/^\* \S+\s.*\syes$/m
+  end
+
+  test "shows the selected interpreter as mix py.doctor does" do
+    {:ok, selected} = Interpreter.select()
+    listing = capture_io(fn -> Mix.Tasks.Py.Python.run([]) end)
+
+    # Only the interpreter line matters here; a later check may fail on a machine
+    # where the NIF is not built for the selected interpreter.
+    doctor =
+      capture_io(fn ->
+        try do
+          Mix.Tasks.Py.Doctor.run([])
+        rescue
+          Mix.Error -> :failed
+        end
+      end)
+
+    location = Interpreter.location(selected)
+    assert listing =~ "Selected: #{location}:"
+    assert doctor =~ "Python interpreter: #{location} (#{selected.version}"
   end
 
   test "--use saves the choice and --reset forgets it", %{python: python} do

@@ -55,7 +55,8 @@ defmodule Mix.Tasks.Py.Doctor do
       {:ok, info} ->
         threading = if info.free_threaded, do: "free-threaded", else: "GIL"
 
-        {:ok, "#{info.executable} (#{info.version}, #{threading}, from #{info.source})",
+        {:ok,
+         "#{Py.Interpreter.location(info)} (#{info.version}, #{threading}, from #{info.source})",
          %{info: info}}
 
       {:error, message} ->

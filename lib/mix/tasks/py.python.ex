@@ -9,9 +9,11 @@ defmodule Mix.Tasks.Py.Python do
       mix py.python --use PATH    # check PATH and save it as this project's choice
       mix py.python --reset       # forget this project's choice
 
-  The list shows each interpreter's version, whether it is free-threaded or has a
-  GIL, and whether a shared libpython and the C headers were found; both are needed
-  to build the NIF.
+  The list shows each interpreter's executable as Python reports it (the
+  `sys.executable` it will have inside the BEAM, as `mix py.doctor` shows it), its
+  version, whether it is free-threaded or has a GIL, whether a shared libpython and
+  the C headers were found, and whether erlang_python can use it: CPython 3.9 or
+  newer with a shared libpython and headers (needed to build the NIF).
 
   The selection order is described in `Py.Interpreter`: the `:python` config, then
   `ERLANG_PYTHON`, then the choice saved by `--use` (in `.erlang_python/python`),
@@ -99,17 +101,18 @@ defmodule Mix.Tasks.Py.Python do
   defp same?(a, b), do: a.real_executable == b.real_executable
 
   defp print_table(interpreters, selection) do
-    header = ["PATH", "VERSION", "ABI", "THREADING", "LIBPYTHON", "HEADERS"]
+    header = ["PATH", "VERSION", "ABI", "THREADING", "LIBPYTHON", "HEADERS", "USABLE"]
 
     rows =
       Enum.map(interpreters, fn info ->
         [
-          info.path,
+          info.executable,
           info.version,
           info.abi_tag,
           if(info.free_threaded, do: "free-threaded", else: "gil"),
           yes_no(info.shared),
-          yes_no(info.headers)
+          yes_no(info.headers),
+          usable(info)
         ]
       end)
 
@@ -141,9 +144,21 @@ defmodule Mix.Tasks.Py.Python do
   defp yes_no(true), do: "yes"
   defp yes_no(_), do: "no"
 
+  defp usable(info) do
+    case Py.Interpreter.problems(info) do
+      [] -> "yes"
+      problems -> "no: " <> Enum.map_join(problems, ", ", &problem/1)
+    end
+  end
+
+  defp problem(:too_old), do: "older than 3.9"
+  defp problem(:no_shared_libpython), do: "no shared libpython"
+  defp problem(:no_headers), do: "no Python.h"
+
   defp print_selection({:ok, info}) do
     Mix.shell().info(
-      "Selected: #{info.path} (Python #{info.version}, #{info.abi_tag}), #{reason(info.source)}."
+      "Selected: #{Py.Interpreter.location(info)}: Python #{info.version}, #{info.abi_tag}, " <>
+        "#{reason(info.source)}."
     )
 
     case Py.Interpreter.check(info) do

@@ -30,8 +30,9 @@ defmodule Py.Interpreter.Discovery do
       {:ok, {:ok, info}} -> [info]
       _failed_or_timed_out -> []
     end)
-    # Different launchers (a pyenv shim, a versioned name) can run the same binary.
-    |> Enum.uniq_by(& &1.real_executable)
+    # Different launchers (a pyenv shim, a versioned name) can run the same binary,
+    # and `make install` hard-links python3.14t to python3.14.
+    |> Enum.uniq_by(&file_identity(&1.real_executable))
     |> Enum.sort_by(&{&1.version_info, &1.free_threaded}, :desc)
   end
 
@@ -62,6 +63,16 @@ defmodule Py.Interpreter.Discovery do
 
       {:error, _} ->
         []
+    end
+  end
+
+  defp file_identity(path) do
+    case File.stat(path) do
+      {:ok, %File.Stat{inode: inode, major_device: major, minor_device: minor}} when inode > 0 ->
+        {major, minor, inode}
+
+      _ ->
+        path
     end
   end
 
