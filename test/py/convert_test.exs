@@ -182,6 +182,39 @@ defmodule Py.ConvertTest do
     end
   end
 
+  test "numeric lists keep every element's exact kind, at the edges of 64 bits too" do
+    assert Py.eval(
+             "[1, 2**70, -2**63, 2**63 - 1, 2**63, True, False, 1.5, float('nan'), float('-inf'), None, 3]"
+           ) ==
+             {:ok,
+              [
+                1,
+                2 ** 70,
+                -(2 ** 63),
+                2 ** 63 - 1,
+                2 ** 63,
+                true,
+                false,
+                1.5,
+                :nan,
+                :neg_infinity,
+                nil,
+                3
+              ]}
+
+    assert Py.eval("(1, 2**64, 2.5)") == {:ok, {1, 2 ** 64, 2.5}}
+    # int subclasses keep their general path.
+    assert Py.eval("[__import__('enum').IntEnum('E', 'A').A, 7]") == {:ok, [1, 7]}
+
+    list = [1, -(2 ** 63), 2 ** 63, 2 ** 100, "x", 1.5, :a, nil]
+
+    assert Py.eval("[type(v).__name__ for v in xs]", %{xs: list}) ==
+             {:ok, ~w(int int int int str float str NoneType)}
+
+    assert Py.eval("xs", %{xs: list}) ==
+             {:ok, [1, -(2 ** 63), 2 ** 63, 2 ** 100, "x", 1.5, "a", nil]}
+  end
+
   test "Python never creates atoms" do
     name = "py_atom_probe_#{System.unique_integer([:positive])}"
     {:ok, result} = Py.eval("{n: n, 'k': [n]}", %{n: name})

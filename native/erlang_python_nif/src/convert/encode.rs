@@ -1,5 +1,6 @@
 //! Python object → Erlang term.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString,
@@ -31,6 +32,90 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         object::handle_term(self.env, obj.clone().unbind(), self.home)
     }
 
+    /// A list's elements as raw terms. With the GIL, elements are read in place and
+    /// only those that take the general path are referenced; the length is read
+    /// again each step, as that path may run Python code that changes the list.
+    #[cfg(not(Py_GIL_DISABLED))]
+    fn list_items(
+        &self,
+        list: &Bound<'py, PyList>,
+        depth: usize,
+    ) -> Result<Vec<rustler::sys::ErlNifTerm>, ConvertError> {
+        let ptr = list.as_ptr();
+        // SAFETY: attached and holding the GIL; `ptr` is a live list.
+        let mut items = Vec::with_capacity(unsafe { ffi::PyList_GET_SIZE(ptr) } as usize);
+        let mut index = 0;
+        // SAFETY: as above; `index` is checked against the current length.
+        while index < unsafe { ffi::PyList_GET_SIZE(ptr) } {
+            let item = unsafe { ffi::PyList_GET_ITEM(ptr, index) };
+            let term = match unsafe { self.number(item) } {
+                Some(term) => term,
+                None => {
+                    // SAFETY: a borrowed element, referenced for the general path.
+                    let item = unsafe { Bound::from_borrowed_ptr(self.py, item) };
+                    self.value(&item, depth)?.as_c_arg()
+                }
+            };
+            items.push(term);
+            index += 1;
+        }
+        Ok(items)
+    }
+
+    /// Free-threaded: the list may change under us, so go through its iterator.
+    #[cfg(Py_GIL_DISABLED)]
+    fn list_items(
+        &self,
+        list: &Bound<'py, PyList>,
+        depth: usize,
+    ) -> Result<Vec<rustler::sys::ErlNifTerm>, ConvertError> {
+        let mut items = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            items.push(self.item(&item, depth)?);
+        }
+        Ok(items)
+    }
+
+    /// An exact int that fits 64 bits or a finite exact float, as a raw term.
+    ///
+    /// # Safety
+    /// `ptr` must be a live object and the thread attached.
+    #[inline(always)]
+    unsafe fn number(&self, ptr: *mut ffi::PyObject) -> Option<rustler::sys::ErlNifTerm> {
+        let env = self.env.as_c_arg();
+        if ffi::PyLong_CheckExact(ptr) != 0 {
+            // An exact int cannot fail to convert: a value past 64 bits sets
+            // `overflow` (and no error) and takes the big-integer path.
+            let mut overflow = 0;
+            let value = ffi::PyLong_AsLongAndOverflow(ptr, &mut overflow);
+            if overflow == 0 {
+                return Some(rustler::sys::enif_make_int64(env, value as i64));
+            }
+        } else if ffi::PyFloat_CheckExact(ptr) != 0 {
+            let value = ffi::PyFloat_AS_DOUBLE(ptr);
+            if value.is_finite() {
+                return Some(rustler::sys::enif_make_double(env, value));
+            }
+        }
+        None
+    }
+
+    /// An element of a list or tuple, as a raw term. Exact ints and floats, the
+    /// elements of numeric lists, take a short path with no type dispatch and no
+    /// `Result` of a term passed back through memory.
+    #[inline(always)]
+    fn item(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<rustler::sys::ErlNifTerm, ConvertError> {
+        // SAFETY: `obj` is a live object and we are attached.
+        match unsafe { self.number(obj.as_ptr()) } {
+            Some(term) => Ok(term),
+            None => self.value(obj, depth).map(|term| term.as_c_arg()),
+        }
+    }
+
     fn value(&self, obj: &Bound<'py, PyAny>, depth: usize) -> Encoded<'e> {
         if depth > MAX_DEPTH {
             return Err(ConvertError::TooDeep);
@@ -55,18 +140,35 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             return Ok(binary(env, bytes.as_bytes()));
         }
         if let Ok(list) = obj.cast::<PyList>() {
-            let mut items = Vec::with_capacity(list.len());
-            for item in list.iter() {
-                items.push(self.value(&item, depth + 1)?);
-            }
-            return Ok(items.encode(env));
+            let items = self.list_items(list, depth + 1)?;
+            // SAFETY: the terms were made in `env`.
+            return Ok(unsafe {
+                Term::new(
+                    env,
+                    rustler::sys::enif_make_list_from_array(
+                        env.as_c_arg(),
+                        items.as_ptr(),
+                        items.len() as u32,
+                    ),
+                )
+            });
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
             let mut items = Vec::with_capacity(tuple.len());
             for item in tuple.iter() {
-                items.push(self.value(&item, depth + 1)?);
+                items.push(self.item(&item, depth + 1)?);
             }
-            return Ok(rustler::types::tuple::make_tuple(env, &items));
+            // SAFETY: the terms were made in `env`.
+            return Ok(unsafe {
+                Term::new(
+                    env,
+                    rustler::sys::enif_make_tuple_from_array(
+                        env.as_c_arg(),
+                        items.as_ptr(),
+                        items.len() as u32,
+                    ),
+                )
+            });
         }
         if let Ok(dict) = obj.cast::<PyDict>() {
             let mut keys = Vec::with_capacity(dict.len());
