@@ -233,9 +233,8 @@ defmodule Py.Memory do
     opts = Keyword.validate!(opts, @opts)
     pool = Keyword.get(opts, :pool, :default)
 
-    case Py.Pool.mode(pool) do
-      {:ok, :subinterp} -> Keyword.put_new(opts, :context, 0)
-      _ -> opts
-    end
+    if Py.Pool.started?(pool) and Py.Pool.mode(pool) == :subinterp,
+      do: Keyword.put_new(opts, :context, 0),
+      else: opts
   end
 end
