@@ -42,7 +42,13 @@ defmodule Py.Memory do
   @opts [:pool, :context, :timeout]
 
   @source ~S'''
-  import gc, os, sys, tracemalloc
+  import gc, os, sys
+
+  try:
+      import tracemalloc
+  except ImportError:
+      # Subinterpreters cannot load _tracemalloc (the process has one state).
+      tracemalloc = None
 
 
   def _rss():
@@ -60,18 +66,22 @@ defmodule Py.Memory do
           peak = peak if sys.platform == "darwin" else peak * 1024
       except ImportError:
           pass
-      return current if current is not None else peak, peak
+      if current is None:
+          return peak, peak
+      # The kernel updates the peak lazily: it can trail the current size a little.
+      return current, max(current, peak) if peak is not None else None
 
 
   def stats():
       rss, max_rss = _rss()
-      traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else None
+      tracing = tracemalloc is not None and tracemalloc.is_tracing()
+      traced = tracemalloc.get_traced_memory() if tracing else None
       return (gc.get_stats(), gc.get_count(), gc.get_threshold(), len(gc.get_objects()),
               rss, max_rss, traced)
 
 
   def top(limit):
-      if not tracemalloc.is_tracing():
+      if tracemalloc is None or not tracemalloc.is_tracing():
           return None
       snapshot = tracemalloc.take_snapshot().filter_traces((
           tracemalloc.Filter(False, tracemalloc.__file__),

@@ -113,10 +113,12 @@ defmodule Py.MemoryTest do
 
     assert {:ok, %{objects: first}} = Py.Memory.stats(pool: :memory_sub)
     assert {:ok, %{objects: second}} = Py.Memory.stats(pool: :memory_sub, context: 1)
-    assert second - first >= 50_000
+    # The two interpreters' own objects differ a little; the lists dominate.
+    assert second - first >= 45_000
 
     # Without context:, the pool's first context answers every call.
-    assert {:ok, %{objects: ^first}} = Py.Memory.stats(pool: :memory_sub)
+    assert {:ok, %{objects: again}} = Py.Memory.stats(pool: :memory_sub)
+    assert abs(again - first) < 5_000
     assert {:ok, _} = Py.Memory.gc(2, pool: :memory_sub, context: 1)
   end
 end
