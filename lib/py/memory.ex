@@ -40,6 +40,7 @@ defmodule Py.Memory do
         }
 
   @opts [:pool, :context, :timeout]
+  @tracing {__MODULE__, :tracing}
 
   @source ~S'''
   import gc, os, sys
@@ -78,6 +79,20 @@ defmodule Py.Memory do
       traced = tracemalloc.get_traced_memory() if tracing else None
       return (gc.get_stats(), gc.get_count(), gc.get_threshold(), len(gc.get_objects()),
               rss, max_rss, traced)
+
+
+  def start(frames):
+      # tracemalloc's hooks are process-wide, and CPython crashes when a
+      # subinterpreter ends while they trace: refuse while others exist.
+      for name in ("_interpreters", "_xxsubinterpreters"):
+          try:
+              interpreters = __import__(name)
+          except ImportError:
+              continue
+          if len(interpreters.list_all()) > 1:
+              return "subinterpreters"
+          break
+      tracemalloc.start(frames)
 
 
   def top(limit):
@@ -163,6 +178,12 @@ defmodule Py.Memory do
   stop it with `tracemalloc_stop/1`. Starting again while tracing is fine. Options:
   `pool:`, `context:`, `timeout:`.
 
+  tracemalloc hooks the allocator of the whole process, and CPython crashes when a
+  subinterpreter ends while it traces. So tracing is refused while subinterpreters
+  exist (`{:error, {:unsupported, reason}}`), and subinterpreters cannot be created
+  while it traces. Call `tracemalloc.start()` from Python yourself and you are on
+  your own.
+
   ## Examples
 
       iex> Py.Memory.tracemalloc_start()
@@ -172,7 +193,35 @@ defmodule Py.Memory do
   """
   @spec tracemalloc_start(pos_integer(), keyword()) :: :ok | {:error, Py.reason()}
   def tracemalloc_start(frames \\ 1, opts \\ []) when is_integer(frames) and frames > 0 do
-    with {:ok, nil} <- Py.call(:tracemalloc, :start, [frames], target(opts)), do: :ok
+    case run(:start, [frames], opts) do
+      {:ok, nil} ->
+        :persistent_term.put(@tracing, true)
+        :ok
+
+      {:ok, "subinterpreters"} ->
+        {:error,
+         {:unsupported,
+          "tracemalloc cannot trace while subinterpreters exist: CPython crashes when one ends while tracing"}}
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  @doc false
+  # Whether tracemalloc_start/2 turned tracing on: subinterpreters are refused then.
+  @spec tracing?() :: boolean()
+  def tracing?, do: :persistent_term.get(@tracing, false)
+
+  @doc false
+  @spec refuse_subinterpreters_while_tracing() :: :ok | {:error, {:unsupported, String.t()}}
+  def refuse_subinterpreters_while_tracing do
+    if tracing?(),
+      do:
+        {:error,
+         {:unsupported,
+          "no subinterpreter can be created while tracemalloc traces (Py.tracemalloc_stop/0 first): CPython crashes when one ends while tracing"}},
+      else: :ok
   end
 
   @doc """
@@ -186,7 +235,10 @@ defmodule Py.Memory do
   """
   @spec tracemalloc_stop(keyword()) :: :ok | {:error, Py.reason()}
   def tracemalloc_stop(opts \\ []) do
-    with {:ok, nil} <- Py.call(:tracemalloc, :stop, [], target(opts)), do: :ok
+    with {:ok, nil} <- Py.call(:tracemalloc, :stop, [], target(opts)) do
+      if tracing?(), do: :persistent_term.erase(@tracing)
+      :ok
+    end
   end
 
   @doc """

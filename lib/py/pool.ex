@@ -323,7 +323,8 @@ defmodule Py.Pool do
 
     # A new subinterpreter starts without the active venv: put it in effect before
     # the pool is published.
-    with {:ok, resource} <- Py.Native.pool_new(size, mode),
+    with :ok <- tracing_allows(mode),
+         {:ok, resource} <- Py.Native.pool_new(size, mode),
          :ok <- prepare(resource, size, mode) do
       :persistent_term.put({__MODULE__, name}, %{resource: resource, size: size, mode: mode})
       {:ok, %{name: name, resource: resource}}
@@ -331,6 +332,9 @@ defmodule Py.Pool do
       {:error, reason} -> {:stop, reason}
     end
   end
+
+  defp tracing_allows(:subinterp), do: Py.Memory.refuse_subinterpreters_while_tracing()
+  defp tracing_allows(_mode), do: :ok
 
   defp prepare(resource, size, mode) do
     case Py.Venv.Activation.prepare(resource, size, mode) do

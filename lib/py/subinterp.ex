@@ -63,7 +63,8 @@ defmodule Py.Subinterp do
     Keyword.validate!(opts, [])
 
     if supported?() do
-      with {:ok, pool} <- Py.Native.pool_new(1, :subinterp) do
+      with :ok <- Py.Memory.refuse_subinterpreters_while_tracing(),
+           {:ok, pool} <- Py.Native.pool_new(1, :subinterp) do
         # An active venv is put into effect in the new interpreter too.
         case Py.Venv.Activation.prepare(pool, 1, :subinterp) do
           :ok ->
