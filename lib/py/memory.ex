@@ -83,14 +83,19 @@ defmodule Py.Memory do
 
   def start(frames):
       # tracemalloc's hooks are process-wide, and CPython crashes when a
-      # subinterpreter ends while they trace: refuse while others exist.
+      # subinterpreter ends while they trace: refuse while others exist. A pool
+      # just stopped ends its interpreters in the background: give them a second.
+      import time
       for name in ("_interpreters", "_xxsubinterpreters"):
           try:
               interpreters = __import__(name)
           except ImportError:
               continue
-          if len(interpreters.list_all()) > 1:
-              return "subinterpreters"
+          deadline = time.monotonic() + 1.0
+          while len(interpreters.list_all()) > 1:
+              if time.monotonic() > deadline:
+                  return "subinterpreters"
+              time.sleep(0.01)
           break
       tracemalloc.start(frames)
 

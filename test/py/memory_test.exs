@@ -33,7 +33,8 @@ defmodule Py.MemoryTest do
     assert [%{"collections" => _, "collected" => _, "uncollectable" => _} | _] = stats.gc_stats
     assert tuple_size(stats.gc_count) == 3
     assert tuple_size(stats.gc_threshold) >= 3
-    assert Enum.all?(Tuple.to_list(stats.gc_count), &(is_integer(&1) and &1 >= 0))
+    # Free-threaded builds count per thread, and the first count can be negative.
+    assert Enum.all?(Tuple.to_list(stats.gc_count), &is_integer/1)
     assert is_integer(stats.objects) and stats.objects > 1_000
     assert is_integer(stats.rss_bytes) and stats.rss_bytes > 1_000_000
     assert stats.max_rss_bytes >= stats.rss_bytes
@@ -74,7 +75,9 @@ defmodule Py.MemoryTest do
     assert {:ok, found} = Py.gc()
     :ok = Py.exec("__import__('gc').enable()")
     assert found >= 100
-    assert {:ok, 0} = Py.gc(2)
+    # The cycles are gone; whatever another thread made meanwhile is far fewer.
+    assert {:ok, again} = Py.gc(2)
+    assert again < 100
     assert {:ok, collections} = Py.memory_stats()
     assert Enum.at(collections.gc_stats, 2)["collections"] >= 2
 
