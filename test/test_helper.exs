@@ -19,6 +19,8 @@ exclusions =
     {:distributed, System.find_executable("epmd") == nil,
      "epmd is not installed, so this VM cannot start Erlang distribution"},
     {:uv, System.find_executable("uv") == nil, "uv is not on PATH"},
+    {:eunit, :code.which(:eunit) == :non_existing,
+     "EUnit is not installed (Debian/Ubuntu: erlang-eunit, which scripts/install-prereqs installs)"},
     {:multi_interpreter, length(Py.Test.Interpreters.built()) < 2,
      "fewer than two interpreters are built here (build another with ERLANG_PYTHON=... mix compile)"}
   ]
