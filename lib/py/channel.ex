@@ -73,7 +73,7 @@ defmodule Py.Channel do
   """
   @spec send(t(), term()) :: :ok | :busy | {:error, :closed}
   def send(%__MODULE__{ref: ref}, message) do
-    case Py.Native.channel_send(ref, message) do
+    case Py.Native.channel_send(local!(ref), message) do
       {:error, :not_binary} ->
         raise ArgumentError, "a bytes channel takes binaries, got: #{inspect(message)}"
 
@@ -93,7 +93,7 @@ defmodule Py.Channel do
       :ok
   """
   @spec close(t()) :: :ok
-  def close(%__MODULE__{ref: ref}), do: Py.Native.channel_close(ref)
+  def close(%__MODULE__{ref: ref}), do: Py.Native.channel_close(local!(ref))
 
   @doc """
   What is queued: `%{size: messages, bytes: bytes, max_size: max, closed: closed?,
@@ -112,5 +112,16 @@ defmodule Py.Channel do
           closed: boolean(),
           owner: pid()
         }
-  def info(%__MODULE__{ref: ref}), do: Py.Native.channel_info(ref)
+  def info(%__MODULE__{ref: ref}), do: Py.Native.channel_info(local!(ref))
+
+  # A channel is a queue in one node's memory; its reference means nothing elsewhere.
+  defp local!(ref) do
+    if node(ref) == node() do
+      ref
+    else
+      raise ArgumentError,
+            "a Py.Channel of node #{node(ref)} cannot be used on node #{node()}: " <>
+              "a channel is a queue in the memory of the node that made it"
+    end
+  end
 end

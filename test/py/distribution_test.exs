@@ -177,6 +177,17 @@ defmodule Py.DistributionTest do
     end
   end
 
+  test "a channel used on another node is refused by name", %{node: node} do
+    {:ok, channel} = Py.Channel.new()
+
+    assert {:exception, %ArgumentError{message: message}, _stack} =
+             catch_error(:erpc.call(node, Py.Channel, :send, [channel, :hello]))
+
+    assert message =~ "a Py.Channel of node #{node()} cannot be used on node #{node}"
+    # Still fine at home.
+    assert :ok = Py.Channel.send(channel, :hello)
+  end
+
   test "erlang.send reaches a process of another node", %{node: node} do
     # A NIF sends to local processes only; the peer's relay forwards the rest.
     assert {:ok, nil} = :erpc.call(node, Py, :eval, ["erlang.send(p, ('hi', 42))", %{p: self()}])
