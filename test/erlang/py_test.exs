@@ -123,9 +123,19 @@ defmodule Py.ErlangPyTest do
 
     test "by a caller that dies is stopped" do
       test = self()
-      {pid, monitor} = spawn_monitor(fn -> :py.cast(:__main__, :erl_spin, [test]) end)
-      assert_receive {:DOWN, ^monitor, :process, ^pid, :normal}
+
+      {pid, monitor} =
+        spawn_monitor(fn ->
+          :py.cast(:__main__, :erl_spin, [test])
+          # Dies only once the cast runs: dying earlier would stop it before it starts.
+          receive do
+            :exit -> :ok
+          end
+        end)
+
       assert_receive "spinning", 5_000
+      send(pid, :exit)
+      assert_receive {:DOWN, ^monitor, :process, ^pid, :normal}
       assert :py.call(:erl_cast_pool, :math, :sqrt, [4.0]) == {:ok, 2.0}
       wait_until(fn -> :ets.info(:py_casts, :size) == 0 end)
     end
