@@ -9,7 +9,16 @@ defmodule Py.Stream do
   @spec call(String.t(), String.t(), list(), keyword()) :: Enumerable.t()
   def call(module, function, args, opts) do
     {kwargs, opts} = Keyword.pop(opts, :kwargs)
+    opts = registered_pool(opts, module, function)
     open(&Py.call("erlang", "_stream_call", [module, function, args, kwargs], &1), opts)
+  end
+
+  # A stream of a function goes to the pool registered for it, as a call does, unless
+  # the options or a bound context say otherwise.
+  defp registered_pool(opts, module, function) do
+    if Keyword.has_key?(opts, :pool) or Keyword.has_key?(opts, :context) or Py.Context.bound(),
+      do: opts,
+      else: Keyword.put(opts, :pool, Py.Pool.lookup(module, function))
   end
 
   @spec eval(String.t(), map(), keyword()) :: Enumerable.t()

@@ -170,6 +170,20 @@ defmodule Py.AsyncTest do
                ["A", "B", "C"]
     end
 
+    test "a stream follows the pool registered for its function" do
+      {:ok, _} = Py.Pool.start(:stream_registered, 1)
+      :ok = Py.exec("def stream_where():\n    import threading\n    yield threading.get_ident()")
+      :ok = Py.register_pool(:stream_registered, {:__main__, :stream_where})
+
+      try do
+        {:ok, there} = Py.call(:threading, :get_ident, [], pool: :stream_registered)
+        assert Py.stream(:__main__, :stream_where) |> Enum.to_list() == [there]
+      after
+        Py.unregister_pool({:__main__, :stream_where})
+        Py.Pool.stop(:stream_registered)
+      end
+    end
+
     test "nothing runs until the stream is consumed" do
       key = "stream_lazy_#{System.unique_integer([:positive])}"
       stream = Py.stream(:erlang, :state_set, [key, "ran"])
