@@ -179,7 +179,7 @@ impl View {
 type Args<'a, 'py> = &'a Bound<'py, PyTuple>;
 type Kwargs<'a, 'py> = Option<&'a Bound<'py, PyDict>>;
 
-fn function<'py, F, R>(
+pub(crate) fn function<'py, F, R>(
     py: Python<'py>,
     name: &'static std::ffi::CStr,
     doc: &'static std::ffi::CStr,
@@ -196,7 +196,7 @@ where
 
 /// Like `function`, for functions that return nothing: Python sees `None` (a Rust
 /// `()` would become an empty tuple).
-fn procedure<'py, F>(
+pub(crate) fn procedure<'py, F>(
     py: Python<'py>,
     name: &'static std::ffi::CStr,
     doc: &'static std::ffi::CStr,

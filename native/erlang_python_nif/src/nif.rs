@@ -220,16 +220,9 @@ fn submit_to_pool<'a>(
     wait: bool,
     frame: Term<'a>,
 ) -> Term<'a> {
-    if pool.is_stopped() {
-        return (atoms::error(), atoms::stopped()).encode(env);
-    }
-    let context = if strict {
-        match pool.contexts.get(index) {
-            Some(context) => context,
-            None => return (atoms::error(), (atoms::invalid(), "no such context")).encode(env),
-        }
-    } else {
-        pool.pick(index)
+    let context = match routed(env, pool, index, strict) {
+        Ok(context) => context,
+        Err(refused) => return refused,
     };
     if let Some((frame_context, token)) = parked_frame(frame) {
         let lands_there = if strict {
@@ -244,6 +237,25 @@ fn submit_to_pool<'a>(
         }
     }
     submit_to(env, context, reference, op, wait)
+}
+
+/// The context a request goes to: context `index` itself when `strict`, else the
+/// least loaded from `index` on. The error term when the pool cannot take it.
+fn routed<'p, 'a>(
+    env: Env<'a>,
+    pool: &'p Pool,
+    index: usize,
+    strict: bool,
+) -> Result<&'p Arc<Context>, Term<'a>> {
+    if pool.is_stopped() {
+        return Err((atoms::error(), atoms::stopped()).encode(env));
+    }
+    if !strict {
+        return Ok(pool.pick(index));
+    }
+    pool.contexts
+        .get(index)
+        .ok_or_else(|| (atoms::error(), (atoms::invalid(), "no such context")).encode(env))
 }
 
 /// The frame a callback's call belongs to, while its context is alive.
@@ -573,16 +585,9 @@ fn submit_task<'a>(
     pid: Option<LocalPid>,
     op: Term<'a>,
 ) -> Term<'a> {
-    if pool.is_stopped() {
-        return (atoms::error(), atoms::stopped()).encode(env);
-    }
-    let context = if strict {
-        match pool.contexts.get(index) {
-            Some(context) => context,
-            None => return (atoms::error(), (atoms::invalid(), "no such context")).encode(env),
-        }
-    } else {
-        pool.pick(index)
+    let context = match routed(env, pool, index, strict) {
+        Ok(context) => context,
+        Err(refused) => return refused,
     };
     let interp = context.interp_id.load(std::sync::atomic::Ordering::Relaxed);
     let Some(inbox) = crate::task::inbox_of(interp) else {

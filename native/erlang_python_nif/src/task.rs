@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, Term};
@@ -483,63 +483,82 @@ fn write(id: u64, text: &str) -> PyResult<bool> {
 }
 
 pub fn install(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> PyResult<()> {
-    let function = |name: &'static std::ffi::CStr,
-                    body: fn(&Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>| {
-        PyCFunction::new_closure(
-            py,
-            Some(name),
-            None,
-            move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| body(args),
-        )
-    };
+    use crate::bridge::{function, procedure};
     namespace.set_item(
         "_loop_attach",
-        function(c"_loop_attach", |args| attach(args.py()))?,
+        function(
+            py,
+            c"_loop_attach",
+            c"Makes this interpreter's inbox; its eventfd.",
+            |args, _| attach(args.py()),
+        )?,
     )?;
     namespace.set_item(
         "_loop_detach",
-        function(c"_loop_detach", |args| {
-            detach();
-            Ok(args.py().None())
-        })?,
+        procedure(
+            py,
+            c"_loop_detach",
+            c"Closes the inbox; answers what is left.",
+            |_, _| {
+                detach();
+                Ok(())
+            },
+        )?,
     )?;
     namespace.set_item(
         "_loop_take",
-        function(c"_loop_take", |args| take(args.py()))?,
+        function(
+            py,
+            c"_loop_take",
+            c"The queued (starts, cancels).",
+            |args, _| take(args.py()),
+        )?,
     )?;
     namespace.set_item(
         "_loop_idle",
-        function(c"_loop_idle", |args| {
-            let timeout: Option<f64> = args.get_item(0)?.extract()?;
-            this_inbox()?
-                .idle(args.py(), timeout)
-                .into_py_any(args.py())
-        })?,
+        function(
+            py,
+            c"_loop_idle",
+            c"Whether work is queued, before the loop blocks.",
+            |args, _| {
+                let timeout: Option<f64> = args.get_item(0)?.extract()?;
+                Ok(this_inbox()?.idle(args.py(), timeout))
+            },
+        )?,
     )?;
     namespace.set_item(
         "_loop_awake",
-        function(c"_loop_awake", |args| {
+        procedure(py, c"_loop_awake", c"The loop is awake again.", |_, _| {
             this_inbox()?.sleeping.store(false, Ordering::SeqCst);
-            Ok(args.py().None())
+            Ok(())
         })?,
     )?;
     namespace.set_item(
         "_task_finish",
-        function(c"_task_finish", |args| {
-            let id: u64 = args.get_item(0)?.extract()?;
-            let kind: u8 = args.get_item(1)?.extract()?;
-            finish(args.py(), id, kind, &args.get_item(2)?)?;
-            Ok(args.py().None())
-        })?,
+        procedure(
+            py,
+            c"_task_finish",
+            c"A task is done: its reply goes out.",
+            |args, _| {
+                let id: u64 = args.get_item(0)?.extract()?;
+                let kind: u8 = args.get_item(1)?.extract()?;
+                finish(args.py(), id, kind, &args.get_item(2)?)
+            },
+        )?,
     )?;
     namespace.set_item(
         "_task_write",
-        function(c"_task_write", |args| {
-            let id: u64 = args.get_item(0)?.extract()?;
-            let text = args.get_item(1)?;
-            let text = text.cast::<PyString>()?;
-            write(id, text.to_str()?)?.into_py_any(args.py())
-        })?,
+        function(
+            py,
+            c"_task_write",
+            c"Output of a task, to its creator.",
+            |args, _| {
+                let id: u64 = args.get_item(0)?.extract()?;
+                let text = args.get_item(1)?;
+                let text = text.cast::<PyString>()?;
+                write(id, text.to_str()?)
+            },
+        )?,
     )?;
     Ok(())
 }
