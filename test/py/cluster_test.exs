@@ -9,16 +9,7 @@ defmodule Py.ClusterTest do
   doctest Py.Cluster
 
   setup_all do
-    undistribute = Peer.distribute!()
-    {peer, node} = Peer.start!()
-
-    on_exit(fn ->
-      Peer.stop(peer)
-      undistribute.()
-    end)
-
-    {:ok, remote_os_pid} = :erpc.call(node, Py, :call, [:os, :getpid, []])
-    %{node: node, remote_os_pid: remote_os_pid, local_os_pid: String.to_integer(System.pid())}
+    Map.put(Peer.shared!(), :local_os_pid, String.to_integer(System.pid()))
   end
 
   test "results come back in order, spread over the nodes", %{node: node} = context do

@@ -6,16 +6,7 @@ defmodule Py.DistributionTest do
   alias Py.Test.Peer
 
   setup_all do
-    undistribute = Peer.distribute!()
-    {peer, node} = Peer.start!()
-
-    on_exit(fn ->
-      Peer.stop(peer)
-      undistribute.()
-    end)
-
-    {:ok, remote_os_pid} = :erpc.call(node, Py, :call, [:os, :getpid, []])
-    %{node: node, remote_os_pid: remote_os_pid}
+    Peer.shared!()
   end
 
   test "Py and py calls run on the remote node", %{node: node, remote_os_pid: remote_os_pid} do

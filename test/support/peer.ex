@@ -81,6 +81,21 @@ defmodule Py.Test.Peer do
     {peer, node}
   end
 
+  # One peer shared by a test module (call from setup_all): this VM is distributed
+  # and the peer started for the module's lifetime, both undone when it ends.
+  def shared! do
+    undistribute = distribute!()
+    {peer, node} = start!()
+
+    ExUnit.Callbacks.on_exit(fn ->
+      stop(peer)
+      undistribute.()
+    end)
+
+    {:ok, remote_os_pid} = :erpc.call(node, Py, :call, [:os, :getpid, []])
+    %{node: node, remote_os_pid: remote_os_pid}
+  end
+
   def stop(peer) do
     :peer.stop(peer)
   catch
