@@ -39,7 +39,6 @@ defmodule Py.Interpreter do
   @type source :: :config | :env | :project | :virtual_env | :path
 
   @min_version {3, 9}
-  @project_file Path.join(".erlang_python", "python")
 
   @not_found """
   No Python interpreter found. erlang_python needs CPython 3.9 or newer built with a \
@@ -210,7 +209,7 @@ defmodule Py.Interpreter do
   defp project_choice(opts) do
     file = opts[:project_file] || choice_file(opts[:project_dir] || File.cwd!())
 
-    case read_choice(file) do
+    case Py.ProjectChoice.read(file) do
       nil ->
         nil
 
@@ -261,7 +260,7 @@ defmodule Py.Interpreter do
 
     with {:ok, info} <- info(path),
          :ok <- check(info),
-         :ok <- write_file(file, info.path <> "\n") do
+         :ok <- Py.ProjectChoice.write(file, info.path) do
       :ok
     end
   end
@@ -276,7 +275,7 @@ defmodule Py.Interpreter do
   """
   @spec persisted(Path.t()) :: String.t() | nil
   def persisted(project_dir \\ File.cwd!()) do
-    read_choice(choice_file(project_dir))
+    Py.ProjectChoice.read(choice_file(project_dir))
   end
 
   @doc """
@@ -288,15 +287,8 @@ defmodule Py.Interpreter do
       #=> :ok
   """
   @spec forget(Path.t()) :: :ok | {:error, String.t()}
-  def forget(project_dir \\ File.cwd!()) do
-    file = choice_file(project_dir)
-
-    case File.rm(file) do
-      :ok -> :ok
-      {:error, :enoent} -> :ok
-      {:error, reason} -> {:error, "cannot remove #{file}: #{:file.format_error(reason)}"}
-    end
-  end
+  def forget(project_dir \\ File.cwd!()),
+    do: Py.ProjectChoice.remove(choice_file(project_dir))
 
   @doc """
   The file `persist/2` writes for `project_dir`.
@@ -307,23 +299,7 @@ defmodule Py.Interpreter do
       #=> "/tmp/proj/.erlang_python/python"
   """
   @spec choice_file(Path.t()) :: String.t()
-  def choice_file(project_dir), do: Path.join(Path.expand(project_dir), @project_file)
-
-  defp read_choice(file) do
-    case File.read(file) do
-      {:ok, contents} -> contents |> String.trim() |> present()
-      {:error, _} -> nil
-    end
-  end
-
-  defp write_file(file, contents) do
-    with :ok <- File.mkdir_p(Path.dirname(file)),
-         :ok <- File.write(file, contents) do
-      :ok
-    else
-      {:error, reason} -> {:error, "cannot write #{file}: #{:file.format_error(reason)}"}
-    end
-  end
+  def choice_file(project_dir), do: Py.ProjectChoice.file(project_dir, "python")
 
   ## Discovering interpreters
 

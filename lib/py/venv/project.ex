@@ -5,11 +5,9 @@ defmodule Py.Venv.Project do
   # saved by `mix py.venv` in .erlang_python/venv, next to the interpreter choice of
   # `mix py.python --use`. `venv: false` means none.
 
-  @file_name Path.join(".erlang_python", "venv")
-
   @doc false
   @spec choice_file(Path.t()) :: String.t()
-  def choice_file(project_dir), do: Path.join(Path.expand(project_dir), @file_name)
+  def choice_file(project_dir), do: Py.ProjectChoice.file(project_dir, "venv")
 
   @doc false
   # Saves `venv` for the project, relative to it when it lies inside, so the
@@ -19,42 +17,21 @@ defmodule Py.Venv.Project do
     project_dir = Path.expand(project_dir)
     venv = Path.expand(venv, project_dir)
     stored = if inside?(venv, project_dir), do: Path.relative_to(venv, project_dir), else: venv
-    file = choice_file(project_dir)
-
-    with :ok <- File.mkdir_p(Path.dirname(file)),
-         :ok <- File.write(file, stored <> "\n") do
-      :ok
-    else
-      {:error, reason} -> {:error, "cannot write #{file}: #{:file.format_error(reason)}"}
-    end
+    Py.ProjectChoice.write(choice_file(project_dir), stored)
   end
 
   @doc false
   @spec persisted(Path.t()) :: String.t() | nil
   def persisted(project_dir) do
-    case File.read(choice_file(project_dir)) do
-      {:ok, text} ->
-        case String.trim(text) do
-          "" -> nil
-          venv -> Path.expand(venv, Path.expand(project_dir))
-        end
-
-      {:error, _} ->
-        nil
+    case Py.ProjectChoice.read(choice_file(project_dir)) do
+      nil -> nil
+      venv -> Path.expand(venv, Path.expand(project_dir))
     end
   end
 
   @doc false
   @spec forget(Path.t()) :: :ok | {:error, String.t()}
-  def forget(project_dir) do
-    file = choice_file(project_dir)
-
-    case File.rm(file) do
-      :ok -> :ok
-      {:error, :enoent} -> :ok
-      {:error, reason} -> {:error, "cannot remove #{file}: #{:file.format_error(reason)}"}
-    end
-  end
+  def forget(project_dir), do: Py.ProjectChoice.remove(choice_file(project_dir))
 
   @doc false
   # The venv to activate at start and where the choice came from.
@@ -92,7 +69,7 @@ defmodule Py.Venv.Project do
 
   defp origin(:project),
     do:
-      "saved by `mix py.venv` in #{@file_name}; fix it with `mix py.venv` or `mix py.venv --reset`"
+      "saved by `mix py.venv` in .erlang_python/venv; fix it with `mix py.venv` or `mix py.venv --reset`"
 
   defp inside?(path, dir), do: String.starts_with?(path, String.trim_trailing(dir, "/") <> "/")
 end
