@@ -12,6 +12,8 @@ exclusions =
     {:numpy, not numpy?, "numpy is not installed for #{info.executable}"},
     {:subinterp, {major, minor} < {3, 12}, "subinterpreters need Python 3.12+"},
     {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"},
+    {:gil, info.free_threaded,
+     "this Python is a free-threaded build: contexts never wait for a GIL"},
     {:debian, is_nil(System.find_executable("dpkg-query")),
      "not a Debian/Ubuntu system: scripts/install-prereqs uses dpkg and apt-get"},
     {:livebook, not venv_with_pip?,

@@ -183,4 +183,5 @@ defmodule Py.Native do
   def state_keys, do: nif_error()
   def state_incr(_key, _by), do: nif_error()
   def noop, do: nif_error()
+  def loan_counts, do: nif_error()
 end

@@ -241,6 +241,70 @@ defmodule Py.SoundnessTest do
       assert Py.call(:builtins, :sum, [big]) == {:ok, Enum.sum(big)}
     end
 
+    test "a waiting caller lends them: every operation converts them whole" do
+      {made, _} = Py.Native.loan_counts()
+      pad = Enum.to_list(1..20_000)
+      text = String.duplicate("é", 50_000)
+
+      :ok =
+        Py.exec("""
+        def lent(pad, *, text, tiny):
+            return [len(pad), sum(pad), len(text), bytes(tiny)]
+        """)
+
+      kwargs = %{"text" => text, "tiny" => {:buffer, "tiny"}}
+
+      assert Py.call(:__main__, :lent, [pad], kwargs: kwargs) ==
+               {:ok, [20_000, Enum.sum(pad), 50_000, "tiny"]}
+
+      # A small buffer is copied out of the caller's heap, not pointed into: the view
+      # is read after the call returned and the caller's heap moved on.
+      :ok = Py.exec("def keep(view, pad): return view")
+      {:ok, view} = Py.call(:__main__, :keep, [{:buffer, "kept bytes"}, pad], return: :ref)
+      :erlang.garbage_collect()
+      assert Py.call(:builtins, :bytes, [view]) == {:ok, "kept bytes"}
+
+      {:ok, list} = Py.call(:builtins, :list, [[]], return: :ref)
+      assert Py.call_method(list, :extend, [pad]) == {:ok, nil}
+      assert Py.call(:builtins, :len, [list]) == {:ok, 20_000}
+      assert Py.eval("len(big)", %{"big" => pad}) == {:ok, 20_000}
+
+      assert {:error, {:invalid, _}} = Py.call(:builtins, :len, [[self() | pad] ++ [& &1]])
+      assert Py.call(:builtins, :len, [pad]) == {:ok, 20_000}
+
+      {made_after, _} = Py.Native.loan_counts()
+      assert made_after > made
+    end
+
+    @tag :gil
+    test "a caller whose context waits for the GIL copies them instead of waiting" do
+      :ok =
+        Py.exec("""
+        import time
+        def hog(seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass
+        """)
+
+      [busy, idle | _] = Py.Context.list()
+      {_, withdrawn} = Py.Native.loan_counts()
+      hog = Task.async(fn -> Py.call(:__main__, :hog, [1.0], context: busy) end)
+      %{resource: pool} = Py.Pool.fetch(:default)
+      wait_until(fn -> Enum.at(Py.Native.pool_loads(pool), busy.index) > 0 end)
+      big = Enum.to_list(1..20_000)
+
+      # The idle context must wait for the GIL the hog holds (up to the switch
+      # interval, 5 ms) before it can convert: the caller copies after 1 ms.
+      for _ <- 1..20 do
+        assert Py.call(:builtins, :sum, [big], context: idle) == {:ok, Enum.sum(big)}
+      end
+
+      {_, withdrawn_after} = Py.Native.loan_counts()
+      assert withdrawn_after > withdrawn
+      assert Task.await(hog, 5_000) == {:ok, nil}
+    end
+
     test "deep nesting goes the dirty way and is refused there without a crash" do
       deep = Enum.reduce(1..100_000, [], fn _, acc -> [acc] end)
       assert {:error, {:invalid, _}} = Py.call(:builtins, :len, [deep])

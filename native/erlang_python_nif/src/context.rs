@@ -18,6 +18,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 use crate::atoms;
 use crate::convert::encode;
 use crate::inflight::{self, Inflight, Slot, Start};
+use crate::loan::Loan;
 use crate::object::Orphan;
 use crate::semaphore;
 use crate::watchdog;
@@ -33,7 +34,15 @@ pub struct Request {
     pub caller: LocalPid,
     pub env: OwnedEnv,
     pub reference: SavedTerm,
-    pub op: SavedTerm,
+    pub op: OpTerm,
+}
+
+/// Where a request's operation term is.
+pub enum OpTerm {
+    /// Copied into the request's environment.
+    Saved(SavedTerm),
+    /// Still in the caller's environment: the caller waits in the NIF (see `loan`).
+    Lent(Arc<Loan>),
 }
 
 /// What a context thread takes from its queue.
@@ -187,7 +196,7 @@ impl Context {
         caller: LocalPid,
         env: OwnedEnv,
         reference: SavedTerm,
-        op: SavedTerm,
+        op: OpTerm,
     ) -> Request {
         Request {
             id: (NEXT_ID.fetch_add(1, Ordering::Relaxed) << INDEX_BITS) | self.index as u64,
@@ -207,7 +216,7 @@ impl Context {
         caller: LocalPid,
         env: OwnedEnv,
         reference: SavedTerm,
-        op: SavedTerm,
+        op: OpTerm,
         spin: bool,
     ) -> Result<u64, ()> {
         let request = self.request(caller, env, reference, op);
@@ -247,7 +256,7 @@ impl Context {
         reference: SavedTerm,
         op: SavedTerm,
     ) -> Result<u64, ()> {
-        let request = self.request(caller, env, reference, op);
+        let request = self.request(caller, env, reference, OpTerm::Saved(op));
         let id = request.id;
         let mut inflight = self.lock();
         let Some(wake) =

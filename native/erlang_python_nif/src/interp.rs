@@ -4,15 +4,16 @@
 //! Caches use short borrows, never held across a call into Python: the call may
 //! park its frame and run nested requests that use the same caches.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule, PyString};
+use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
 use rustler::{Encoder, Env, Term};
 
 use crate::atoms;
-use crate::context::Request;
+use crate::context::{OpTerm, Request};
 use crate::convert::decode::Decoder;
 use crate::convert::encode::Encoder_;
 use crate::convert::ErlangTypes;
@@ -32,6 +33,88 @@ pub struct Interp {
     builtins: Py<PyModule>,
     modules: RefCell<HashMap<Vec<u8>, Py<PyModule>>>,
     expressions: RefCell<HashMap<Vec<u8>, Py<PyAny>>>,
+    /// The arguments of the last call, freed once its reply is sent.
+    spent: RefCell<Option<Py<PyAny>>>,
+}
+
+type Arguments<'py> = (Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>);
+
+/// An operation with its terms converted: what is left refers to no Erlang term
+/// (after `into_owned`).
+enum Ready<'a, 'py> {
+    Call {
+        module: Cow<'a, str>,
+        function: Cow<'a, str>,
+        args: Arguments<'py>,
+        ret: Return,
+    },
+    CallMethod {
+        object: Bound<'py, PyAny>,
+        name: Option<Cow<'a, str>>,
+        args: Arguments<'py>,
+        ret: Return,
+    },
+    GetAttr {
+        object: Bound<'py, PyAny>,
+        name: Cow<'a, str>,
+        ret: Return,
+    },
+    Eval {
+        code: Cow<'a, str>,
+        locals: Option<Bound<'py, PyAny>>,
+        ret: Return,
+    },
+    Exec {
+        code: Cow<'a, str>,
+    },
+    Repr {
+        value: Bound<'py, PyAny>,
+    },
+    Panic,
+}
+
+impl<'py> Ready<'_, 'py> {
+    /// The same operation with its names copied out of the term environment.
+    fn into_owned(self) -> Ready<'static, 'py> {
+        let own = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
+        match self {
+            Ready::Call {
+                module,
+                function,
+                args,
+                ret,
+            } => Ready::Call {
+                module: own(module),
+                function: own(function),
+                args,
+                ret,
+            },
+            Ready::CallMethod {
+                object,
+                name,
+                args,
+                ret,
+            } => Ready::CallMethod {
+                object,
+                name: name.map(own),
+                args,
+                ret,
+            },
+            Ready::GetAttr { object, name, ret } => Ready::GetAttr {
+                object,
+                name: own(name),
+                ret,
+            },
+            Ready::Eval { code, locals, ret } => Ready::Eval {
+                code: own(code),
+                locals,
+                ret,
+            },
+            Ready::Exec { code } => Ready::Exec { code: own(code) },
+            Ready::Repr { value } => Ready::Repr { value },
+            Ready::Panic => Ready::Panic,
+        }
+    }
 }
 
 /// The result of a request, still in Python form until it is encoded into the reply.
@@ -43,8 +126,8 @@ pub enum Outcome<'py> {
 }
 
 impl<'py> Outcome<'py> {
-    pub fn into_term<'e>(
-        self,
+    pub fn to_term<'e>(
+        &self,
         py: Python<'py>,
         env: Env<'e>,
         types: &ErlangTypes,
@@ -56,16 +139,18 @@ impl<'py> Outcome<'py> {
             types,
             home,
         };
-        let result = match self {
-            Outcome::Value(value) => encoder.encode(&value).map_err(Failure::from),
-            Outcome::Handle(value) => Ok(encoder.handle(&value)),
+        let failure = match self {
+            Outcome::Value(value) => match encoder.encode(value) {
+                Ok(value) => return (atoms::ok(), value).encode(env),
+                Err(err) => Failure::from(err),
+            },
+            Outcome::Handle(value) => return (atoms::ok(), encoder.handle(value)).encode(env),
             Outcome::Done => return atoms::ok().encode(env),
-            Outcome::Failed(failure) => Err(failure),
+            Outcome::Failed(failure) => {
+                return (atoms::error(), failure.reason(py, env)).encode(env)
+            }
         };
-        match result {
-            Ok(value) => (atoms::ok(), value).encode(env),
-            Err(failure) => (atoms::error(), failure.reason(py, env)).encode(env),
-        }
+        (atoms::error(), failure.reason(py, env)).encode(env)
     }
 }
 
@@ -98,56 +183,142 @@ impl Interp {
             builtins: py.import("builtins")?.unbind(),
             modules: RefCell::new(HashMap::new()),
             expressions: RefCell::new(HashMap::new()),
+            spent: RefCell::new(None),
         })
     }
 
+    /// Runs the request's operation. Its arguments are converted first, before any
+    /// other Python code runs, so a lent operation goes back to its caller as soon as
+    /// possible (see `loan`).
     pub fn execute<'py>(&self, py: Python<'py>, request: &Request) -> Outcome<'py> {
-        request.env.run(|env| {
-            let op = request.op.load(env);
-            match Op::decode(op).and_then(|op| self.dispatch(py, op)) {
-                Ok(outcome) => outcome,
-                Err(failure) => Outcome::Failed(failure),
-            }
-        })
+        let outcome = match &request.op {
+            OpTerm::Saved(op) => request.env.run(|env| self.run(py, op.load(env))),
+            OpTerm::Lent(loan) => match loan.take() {
+                Some(taken) => {
+                    let ready = taken.with(|op| {
+                        Op::decode(op).and_then(|op| Ok(self.ready(py, op)?.into_owned()))
+                    });
+                    drop(taken);
+                    ready.and_then(|ready| self.dispatch(py, ready))
+                }
+                None => match loan.copy() {
+                    Some((env, op)) => env.run(|env| self.run(py, op.load(env))),
+                    // A withdrawn loan always leaves its copy first.
+                    None => Err(invalid("the request's operation was withdrawn")),
+                },
+            },
+        };
+        outcome.unwrap_or_else(Outcome::Failed)
     }
 
-    fn dispatch<'py>(&self, py: Python<'py>, op: Op<'_>) -> Result<Outcome<'py>, Failure> {
-        match op {
+    fn run<'py>(&self, py: Python<'py>, op: Term<'_>) -> Result<Outcome<'py>, Failure> {
+        let op = Op::decode(op)?;
+        let ready = self.ready(py, op)?;
+        self.dispatch(py, ready)
+    }
+
+    /// Converts the operation's terms to Python objects.
+    fn ready<'a, 'py>(&self, py: Python<'py>, op: Op<'a>) -> Result<Ready<'a, 'py>, Failure> {
+        let decoder = self.decoder(py);
+        Ok(match op {
             Op::Call {
                 module,
                 function,
                 args,
                 kwargs,
                 ret,
-            } => {
-                let module = self.module(py, module)?;
-                let function = attribute_path(module.as_any(), function)?;
-                Ok(shape(self.invoke(py, &function, args, kwargs)?, ret))
-            }
+            } => Ready::Call {
+                module: Cow::Borrowed(module),
+                function: Cow::Borrowed(function),
+                args: self.arguments(py, args, kwargs)?,
+                ret,
+            },
             Op::CallMethod {
                 object,
                 name,
                 args,
                 kwargs,
                 ret,
+            } => Ready::CallMethod {
+                object: decoder.decode(object)?,
+                name: name.map(Cow::Borrowed),
+                args: self.arguments(py, args, kwargs)?,
+                ret,
+            },
+            Op::GetAttr { object, name, ret } => Ready::GetAttr {
+                object: decoder.decode(object)?,
+                name: Cow::Borrowed(name),
+                ret,
+            },
+            Op::Eval { code, locals, ret } => Ready::Eval {
+                code: Cow::Borrowed(code),
+                locals: match locals {
+                    Some(locals) => Some(decoder.decode(locals)?),
+                    None => None,
+                },
+                ret,
+            },
+            Op::Exec { code } => Ready::Exec {
+                code: Cow::Borrowed(code),
+            },
+            Op::Repr { value } => Ready::Repr {
+                value: decoder.decode(value)?,
+            },
+            Op::Panic => Ready::Panic,
+        })
+    }
+
+    fn arguments<'py>(
+        &self,
+        py: Python<'py>,
+        args: Term<'_>,
+        kwargs: Option<Term<'_>>,
+    ) -> Result<Arguments<'py>, Failure> {
+        let decoder = self.decoder(py);
+        let args = decoder.args(args)?;
+        let kwargs = match kwargs {
+            Some(kwargs) => Some(
+                decoder
+                    .decode(kwargs)?
+                    .cast_into::<PyDict>()
+                    .map_err(|_| invalid("kwargs must be a map"))?,
+            ),
+            None => None,
+        };
+        Ok((args, kwargs))
+    }
+
+    fn dispatch<'py>(
+        &self,
+        py: Python<'py>,
+        ready: Ready<'_, 'py>,
+    ) -> Result<Outcome<'py>, Failure> {
+        match ready {
+            Ready::Call {
+                module,
+                function,
+                args,
+                ret,
             } => {
-                let object = self.decoder(py).decode(object)?;
+                let module = self.module(py, &module)?;
+                let function = attribute_path(module.as_any(), &function)?;
+                Ok(shape(self.invoke(&function, args)?, ret))
+            }
+            Ready::CallMethod {
+                object,
+                name,
+                args,
+                ret,
+            } => {
                 let target = match name {
-                    Some(name) => attribute_path(&object, name)?,
+                    Some(name) => attribute_path(&object, &name)?,
                     None => object,
                 };
-                Ok(shape(self.invoke(py, &target, args, kwargs)?, ret))
+                Ok(shape(self.invoke(&target, args)?, ret))
             }
-            Op::GetAttr { object, name, ret } => {
-                let object = self.decoder(py).decode(object)?;
-                Ok(shape(attribute_path(&object, name)?, ret))
-            }
-            Op::Eval { code, locals, ret } => {
-                let code = self.expression(py, code)?;
-                let locals = match locals {
-                    Some(locals) => Some(self.decoder(py).decode(locals)?),
-                    None => None,
-                };
+            Ready::GetAttr { object, name, ret } => Ok(shape(attribute_path(&object, &name)?, ret)),
+            Ready::Eval { code, locals, ret } => {
+                let code = self.expression(py, &code)?;
                 let result = self.builtins.bind(py).getattr("eval")?.call1((
                     code,
                     self.globals.bind(py),
@@ -155,21 +326,18 @@ impl Interp {
                 ))?;
                 Ok(shape(result, ret))
             }
-            Op::Exec { code } => {
+            Ready::Exec { code } => {
                 let builtins = self.builtins.bind(py);
                 let compiled = builtins
                     .getattr("compile")?
-                    .call1((code, "<exec>", "exec"))?;
+                    .call1((&*code, "<exec>", "exec"))?;
                 builtins
                     .getattr("exec")?
                     .call1((compiled, self.globals.bind(py)))?;
                 Ok(Outcome::Done)
             }
-            Op::Repr { value } => {
-                let value = self.decoder(py).decode(value)?;
-                Ok(Outcome::Value(value.repr()?.into_any()))
-            }
-            Op::Panic => panic!("deliberate panic requested by a test"),
+            Ready::Repr { value } => Ok(Outcome::Value(value.repr()?.into_any())),
+            Ready::Panic => panic!("deliberate panic requested by a test"),
         }
     }
 
@@ -181,25 +349,22 @@ impl Interp {
         }
     }
 
+    /// Calls `function`. The arguments are kept until `drop_spent`: freeing a large
+    /// argument list can wait until the reply is on its way.
     fn invoke<'py>(
         &self,
-        py: Python<'py>,
         function: &Bound<'py, PyAny>,
-        args: Term,
-        kwargs: Option<Term>,
+        (args, kwargs): Arguments<'py>,
     ) -> Result<Bound<'py, PyAny>, Failure> {
-        let decoder = self.decoder(py);
-        let args = decoder.args(args)?;
-        match kwargs {
-            Some(kwargs) => {
-                let kwargs = decoder.decode(kwargs)?;
-                let kwargs = kwargs
-                    .cast::<PyDict>()
-                    .map_err(|_| invalid("kwargs must be a map"))?;
-                Ok(function.call(args, Some(kwargs))?)
-            }
-            None => Ok(function.call1(args)?),
-        }
+        let result = function.call(&args, kwargs.as_ref());
+        *self.spent.borrow_mut() = Some(args.into_any().unbind());
+        Ok(result?)
+    }
+
+    /// Frees the last call's arguments (after its reply was sent).
+    pub fn drop_spent(&self) {
+        let spent = self.spent.borrow_mut().take();
+        drop(spent);
     }
 
     /// Imports `name` once per context; later calls reuse the module object.

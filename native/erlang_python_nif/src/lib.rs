@@ -14,6 +14,7 @@ mod error;
 mod event_loop;
 mod inflight;
 mod interp;
+mod loan;
 mod logging;
 mod nif;
 mod object;

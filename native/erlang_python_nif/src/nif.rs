@@ -8,7 +8,8 @@ use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 
 use crate::atoms;
 use crate::channel::{Channel, ChannelRef, Sent};
-use crate::context::{Cancel, Context, INDEX_BITS};
+use crate::context::{Cancel, Context, OpTerm, INDEX_BITS};
+use crate::loan::Loan;
 use crate::object::{self, PyObj};
 use crate::pool::Pool;
 use crate::runner::ThreadReply;
@@ -25,6 +26,10 @@ const CALLER_SPIN: Duration = Duration::from_micros(20);
 /// Terms larger than this (in words, about 64 KiB) are copied on a dirty scheduler:
 /// copying 100 MB on a normal scheduler would stall it for tens of milliseconds.
 const HEAVY_WORDS: usize = 8 * 1024;
+
+/// How long a caller lending its op waits for the idle context to take it before
+/// copying it after all: long only when the context waits for the GIL.
+const LOAN_TAKE_LIMIT: Duration = Duration::from_millis(1);
 
 #[rustler::nif(schedule = "DirtyIo")]
 fn runtime_init<'a>(env: Env<'a>, python: String, relay: LocalPid) -> Term<'a> {
@@ -190,10 +195,11 @@ fn pool_submit<'a>(
     if term_size::exceeds(op, HEAVY_WORDS) {
         return atoms::heavy().encode(env);
     }
-    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame)
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, false)
 }
 
-/// `pool_submit` for large ops, on a dirty scheduler.
+/// `pool_submit` for large ops, on a dirty scheduler. A caller that waits lends the
+/// op to an idle context instead of copying it.
 #[allow(clippy::too_many_arguments)]
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pool_submit_dirty<'a>(
@@ -206,7 +212,7 @@ fn pool_submit_dirty<'a>(
     wait: bool,
     frame: Term<'a>,
 ) -> Term<'a> {
-    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame)
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, true)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -219,6 +225,7 @@ fn submit_to_pool<'a>(
     op: Term<'a>,
     wait: bool,
     frame: Term<'a>,
+    lend: bool,
 ) -> Term<'a> {
     let context = match routed(env, pool, index, strict) {
         Ok(context) => context,
@@ -236,7 +243,7 @@ fn submit_to_pool<'a>(
             }
         }
     }
-    submit_to(env, context, reference, op, wait)
+    submit_to(env, context, reference, op, wait, lend)
 }
 
 /// The context a request goes to: context `index` itself when `strict`, else the
@@ -284,13 +291,15 @@ fn submit_nested<'a>(
 }
 
 /// Submits to one context: takes a semaphore permit, queues the request and, for a
-/// short call on an idle context, waits for the reply inline.
+/// short call on an idle context, waits for the reply inline. With `lend` such a
+/// call's op is not copied: the context converts it from this NIF's environment.
 fn submit_to<'a>(
     env: Env<'a>,
     context: &Context,
     reference: Term<'a>,
     op: Term<'a>,
     wait: bool,
+    lend: bool,
 ) -> Term<'a> {
     if let Err((current, max)) = semaphore::acquire() {
         return (atoms::error(), (atoms::overloaded(), current, max)).encode(env);
@@ -300,9 +309,16 @@ fn submit_to<'a>(
     let spin = wait && context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
-    let op = owned.save(op);
-    match context.submit(env.pid(), owned, reference, op, spin) {
+    let loan = (spin && lend).then(|| Loan::new(op));
+    let op_term = match &loan {
+        Some(loan) => OpTerm::Lent(loan.clone()),
+        None => OpTerm::Saved(owned.save(op)),
+    };
+    match context.submit(env.pid(), owned, reference, op_term, spin) {
         Ok(id) => {
+            if let Some(loan) = loan {
+                loan.settle(op, LOAN_TAKE_LIMIT);
+            }
             if spin {
                 if let Some(reply) = context.wait_inline(id, CALLER_SPIN) {
                     // SAFETY: `reply.term` was built in `reply.env`, which is alive.
@@ -340,7 +356,7 @@ fn object_submit<'a>(
                     }
                 }
             }
-            submit_to(env, &context, reference, op, wait)
+            submit_to(env, &context, reference, op, wait, false)
         }
         None if !object.is_subinterp() => atoms::main().encode(env),
         _ => (
@@ -447,6 +463,13 @@ fn semaphore_set_max(max: usize) -> Atom {
 #[rustler::nif]
 fn object_count() -> i64 {
     object::live_count()
+}
+
+/// `{made, withdrawn}`: ops lent to contexts since start, and those the caller had
+/// to copy after all (see `loan`).
+#[rustler::nif]
+fn loan_counts() -> (u64, u64) {
+    crate::loan::counts()
 }
 
 /// Does nothing: the floor for the per-call cost in benchmarks.

@@ -362,20 +362,27 @@ pub fn run(py: Python<'_>, worker: &Worker, request: Request) {
             // Output, including any printed while the reply is built, goes to the caller.
             let _route = output::route_to(context, &request);
             let outcome = worker.interp.execute(py, &request);
-            request.env.run(|env| {
+            let reply = request.env.run(|env| {
                 outcome
-                    .into_term(py, env, &worker.interp.types, &worker.interp.home)
+                    .to_term(py, env, &worker.interp.types, &worker.interp.home)
                     .as_c_arg()
-            })
+            });
+            (reply, outcome)
         }));
-        let reply = reply.unwrap_or_else(|panic| {
-            let text = panic_text(&panic);
-            request.env.run(|env| {
-                (atoms::error(), (atoms::internal(), text))
-                    .encode(env)
-                    .as_c_arg()
-            })
-        });
+        // The result (and the call's arguments) are freed after the reply is sent:
+        // for a large list that is a fifth of the call the caller no longer waits for.
+        let (reply, spent) = match reply {
+            Ok((reply, outcome)) => (reply, Some(outcome)),
+            Err(panic) => {
+                let text = panic_text(&panic);
+                let reply = request.env.run(|env| {
+                    (atoms::error(), (atoms::internal(), text))
+                        .encode(env)
+                        .as_c_arg()
+                });
+                (reply, None)
+            }
+        };
         let wake = worker
             .frames
             .borrow_mut()
@@ -383,6 +390,8 @@ pub fn run(py: Python<'_>, worker: &Worker, request: Request) {
             .and_then(|frame| frame.wake.take());
         drop(guard);
         context.finish(py, request, reply);
+        drop(spent);
+        worker.interp.drop_spent();
         wake
     };
     // Requests that reached the frame's channel as it returned: answer them.
