@@ -111,8 +111,10 @@ impl Loan {
             std::hint::spin_loop();
         }
         let taken_at = Instant::now();
+        let mut spins = 0u32;
         while self.state.load(Ordering::Acquire) != RETURNED {
-            if taken_at.elapsed() < RETURN_SPIN {
+            spins += 1;
+            if !spins.is_multiple_of(64) || taken_at.elapsed() < RETURN_SPIN {
                 std::hint::spin_loop();
             } else {
                 std::thread::park_timeout(Duration::from_millis(1));

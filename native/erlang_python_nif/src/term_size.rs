@@ -29,10 +29,18 @@ fn walk(term: Term<'_>, left: &mut isize, depth: usize) {
     }
     match term.get_type() {
         TermType::List => {
-            let mut rest = term;
-            while let Ok((head, tail)) = rest.list_get_cell() {
+            let env = term.get_env();
+            let mut rest = term.as_c_arg();
+            let (mut head, mut tail) = (rest, rest);
+            // SAFETY: `rest` is a term of `env`; the call only reads it. (Raw calls:
+            // rustler's `list_get_cell` costs a `Result` per element.)
+            while unsafe {
+                rustler::sys::enif_get_list_cell(env.as_c_arg(), rest, &mut head, &mut tail)
+            } != 0
+            {
                 *left -= 2;
-                walk(head, left, depth + 1);
+                // SAFETY: `head` was just read from a list of `env`.
+                walk(unsafe { rustler::Term::new(env, head) }, left, depth + 1);
                 if *left < 0 {
                     return;
                 }

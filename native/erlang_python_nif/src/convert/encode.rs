@@ -40,10 +40,11 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         &self,
         list: &Bound<'py, PyList>,
         depth: usize,
-    ) -> Result<Vec<rustler::sys::ErlNifTerm>, ConvertError> {
+        items: &mut Vec<rustler::sys::ErlNifTerm>,
+    ) -> Result<(), ConvertError> {
         let ptr = list.as_ptr();
         // SAFETY: attached and holding the GIL; `ptr` is a live list.
-        let mut items = Vec::with_capacity(unsafe { ffi::PyList_GET_SIZE(ptr) } as usize);
+        items.reserve(unsafe { ffi::PyList_GET_SIZE(ptr) } as usize);
         let mut index = 0;
         // SAFETY: as above; `index` is checked against the current length.
         while index < unsafe { ffi::PyList_GET_SIZE(ptr) } {
@@ -59,7 +60,7 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             items.push(term);
             index += 1;
         }
-        Ok(items)
+        Ok(())
     }
 
     /// Free-threaded: the list may change under us, so go through its iterator.
@@ -68,12 +69,13 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
         &self,
         list: &Bound<'py, PyList>,
         depth: usize,
-    ) -> Result<Vec<rustler::sys::ErlNifTerm>, ConvertError> {
-        let mut items = Vec::with_capacity(list.len());
+        items: &mut Vec<rustler::sys::ErlNifTerm>,
+    ) -> Result<(), ConvertError> {
+        items.reserve(list.len());
         for item in list.iter() {
             items.push(self.item(&item, depth)?);
         }
-        Ok(items)
+        Ok(())
     }
 
     /// An exact int that fits 64 bits or a finite exact float, as a raw term.
@@ -140,9 +142,10 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             return Ok(binary(env, bytes.as_bytes()));
         }
         if let Ok(list) = obj.cast::<PyList>() {
-            let items = self.list_items(list, depth + 1)?;
+            let mut items = scratch::take();
+            let filled = self.list_items(list, depth + 1, &mut items);
             // SAFETY: the terms were made in `env`.
-            return Ok(unsafe {
+            let term = filled.map(|()| unsafe {
                 Term::new(
                     env,
                     rustler::sys::enif_make_list_from_array(
@@ -152,6 +155,8 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
                     ),
                 )
             });
+            scratch::give_back(items);
+            return term;
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
             let mut items = Vec::with_capacity(tuple.len());
@@ -337,4 +342,41 @@ fn channel_of(obj: &Bound<'_, PyAny>) -> Option<std::sync::Arc<crate::channel::C
     }
     let id: u64 = obj.getattr("_id").ok()?.extract().ok()?;
     crate::channel::Channel::find(id)
+}
+
+/// A per-thread buffer for a list's element terms, kept between conversions: a fresh
+/// 80 KB buffer per 10 000-element list cost page faults, and returning it to the
+/// allocator made glibc give the pages back (`madvise`) and flush TLBs across cores.
+mod scratch {
+    use std::cell::Cell;
+
+    use rustler::sys::ErlNifTerm;
+
+    /// Past this capacity (8 MB) a buffer is freed, not kept.
+    const KEEP_MAX: usize = 1 << 20;
+
+    thread_local! {
+        static BUFFER: Cell<Vec<ErlNifTerm>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// The thread's buffer, empty; nested lists find none and start their own.
+    pub fn take() -> Vec<ErlNifTerm> {
+        BUFFER.with(Cell::take)
+    }
+
+    /// Keeps `items`' allocation for the next list if it is the largest seen.
+    pub fn give_back(mut items: Vec<ErlNifTerm>) {
+        if items.capacity() > KEEP_MAX {
+            return;
+        }
+        items.clear();
+        BUFFER.with(|buffer| {
+            let kept = buffer.take();
+            buffer.set(if kept.capacity() >= items.capacity() {
+                kept
+            } else {
+                items
+            });
+        });
+    }
 }
