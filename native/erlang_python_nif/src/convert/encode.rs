@@ -8,7 +8,7 @@ use pyo3::types::{
 };
 use rustler::{Encoder, Env, Term};
 
-use super::{ConvertError, ErlangTypes, MAX_DEPTH};
+use super::{scratch, ConvertError, ErlangTypes, MAX_DEPTH};
 use crate::atoms;
 use crate::object::{self, Home};
 
@@ -142,7 +142,7 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             return Ok(binary(env, bytes.as_bytes()));
         }
         if let Ok(list) = obj.cast::<PyList>() {
-            let mut items = scratch::take();
+            let mut items = scratch::take_terms();
             let filled = self.list_items(list, depth + 1, &mut items);
             // SAFETY: the terms were made in `env`.
             let term = filled.map(|()| unsafe {
@@ -155,7 +155,7 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
                     ),
                 )
             });
-            scratch::give_back(items);
+            scratch::give_back_terms(items);
             return term;
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
@@ -342,41 +342,4 @@ fn channel_of(obj: &Bound<'_, PyAny>) -> Option<std::sync::Arc<crate::channel::C
     }
     let id: u64 = obj.getattr("_id").ok()?.extract().ok()?;
     crate::channel::Channel::find(id)
-}
-
-/// A per-thread buffer for a list's element terms, kept between conversions: a fresh
-/// 80 KB buffer per 10 000-element list cost page faults, and returning it to the
-/// allocator made glibc give the pages back (`madvise`) and flush TLBs across cores.
-mod scratch {
-    use std::cell::Cell;
-
-    use rustler::sys::ErlNifTerm;
-
-    /// Past this capacity (8 MB) a buffer is freed, not kept.
-    const KEEP_MAX: usize = 1 << 20;
-
-    thread_local! {
-        static BUFFER: Cell<Vec<ErlNifTerm>> = const { Cell::new(Vec::new()) };
-    }
-
-    /// The thread's buffer, empty; nested lists find none and start their own.
-    pub fn take() -> Vec<ErlNifTerm> {
-        BUFFER.with(Cell::take)
-    }
-
-    /// Keeps `items`' allocation for the next list if it is the largest seen.
-    pub fn give_back(mut items: Vec<ErlNifTerm>) {
-        if items.capacity() > KEEP_MAX {
-            return;
-        }
-        items.clear();
-        BUFFER.with(|buffer| {
-            let kept = buffer.take();
-            buffer.set(if kept.capacity() >= items.capacity() {
-                kept
-            } else {
-                items
-            });
-        });
-    }
 }

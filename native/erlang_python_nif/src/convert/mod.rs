@@ -6,6 +6,7 @@
 
 pub mod decode;
 pub mod encode;
+mod scratch;
 
 use pyo3::prelude::*;
 use pyo3::types::PyType;
