@@ -9,6 +9,8 @@ defmodule Py.Request do
   #     registered function runs here, in the caller, and its result goes back to
   #     the parked Python frame (Py.Callback.run_for_frame/5)
   #   {ref, result}                                 - the reply, always last
+  # A large structured result comes as {:etf, binary}: the reply in external term
+  # format, decoded here, on the caller's scheduler (see `reply/1`).
   # On timeout the request is cancelled: either it had already replied (the reply is
   # taken from the mailbox) or no message for it will ever arrive, and the Python code
   # still running for it is interrupted.
@@ -116,7 +118,7 @@ defmodule Py.Request do
         await_all(pool, pending, results, deadline)
 
       {ref, result} when is_map_key(pending, ref) ->
-        await_all(pool, Map.delete(pending, ref), Map.put(results, ref, result), deadline)
+        await_all(pool, Map.delete(pending, ref), Map.put(results, ref, reply(result)), deadline)
     after
       remaining(deadline) -> give_up_all(pool, pending, results)
     end
@@ -219,8 +221,8 @@ defmodule Py.Request do
   defp handle(reply, target, ref, timeout) do
     case reply do
       # Answered while the NIF waited: output, if any, came first as messages.
-      {:done, result, false} -> result
-      {:done, result, true} -> flush_output(ref) && result
+      {:done, result, false} -> reply(result)
+      {:done, result, true} -> flush_output(ref) && reply(result)
       {:ok, id} -> await_first(target, id, ref, timeout)
       {:error, _} = error -> error
     end
@@ -242,11 +244,17 @@ defmodule Py.Request do
         await(target, id, ref, deadline)
 
       {^ref, result} ->
-        result
+        reply(result)
     after
       timeout -> give_up(target, id, ref)
     end
   end
+
+  # Large structured results are built by the context as external term format rather
+  # than as terms (much faster to make off the VM's threads); binary_to_term/2 builds
+  # them here, onto this process's heap, in reduction-counted steps.
+  defp reply({:etf, binary}), do: :erlang.binary_to_term(binary, [:safe])
+  defp reply(result), do: result
 
   defp resume_deadline(_started, :infinity), do: :infinity
   defp resume_deadline(started, timeout), do: started + timeout
@@ -266,7 +274,7 @@ defmodule Py.Request do
         await(target, id, ref, deadline)
 
       {^ref, result} ->
-        result
+        reply(result)
     after
       remaining(deadline) -> give_up(target, id, ref)
     end

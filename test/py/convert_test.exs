@@ -106,6 +106,97 @@ defmodule Py.ConvertTest do
                )
     end
 
+    # Large structured results travel as external term format (built off the VM's
+    # threads, decoded by the caller): they must come back exactly as the term
+    # encoder builds small ones, and fall back to it for what only it can convert.
+    test "large results convert exactly as small ones" do
+      :ok =
+        Py.exec("""
+        import collections, enum, erlang
+        class Level(enum.IntEnum):
+            LOW = 1
+        def py_convert_many(value, n=20):
+            return [None] + [value] * n
+        """)
+
+      values = [
+        nil,
+        true,
+        -1,
+        255,
+        256,
+        -(2 ** 31),
+        2 ** 31,
+        2 ** 63 - 1,
+        -(2 ** 63),
+        2 ** 64,
+        -(2 ** 300),
+        1.5,
+        -0.0,
+        "",
+        "héllo",
+        {:bytes, <<255, 0>>},
+        [],
+        [1, [2.5, "x"]],
+        {},
+        {1, "a", nil},
+        %{},
+        %{"k" => [1, 2], 3 => {4}},
+        MapSet.new([1, "a"]),
+        self(),
+        make_ref()
+      ]
+
+      for value <- values do
+        expected =
+          case value do
+            {:bytes, bin} -> bin
+            other -> other
+          end
+
+        assert Py.call(:__main__, :py_convert_many, [value]) ==
+                 {:ok, [nil | List.duplicate(expected, 20)]},
+               "#{inspect(value)}"
+      end
+
+      assert Py.eval("[None] + [float('nan'), float('inf'), -float('inf')] * 6") ==
+               {:ok, [nil | List.flatten(List.duplicate([:nan, :infinity, :neg_infinity], 6))]}
+
+      assert Py.eval("[None] + ['\\udc80'] * 20") ==
+               {:ok, [nil | List.duplicate(<<0xED, 0xB2, 0x80>>, 20)]}
+
+      assert Py.eval("[None] + [bytearray(b'ab')] * 20") ==
+               {:ok, [nil | List.duplicate("ab", 20)]}
+
+      assert Py.eval("[None] + [erlang.atom('ok')] * 20") ==
+               {:ok, [nil | List.duplicate(:ok, 20)]}
+
+      assert {:error, {:invalid, why}} =
+               Py.eval("[None] + [erlang.atom('py_convert_no_such_atom')] * 20")
+
+      assert why =~ "names no existing atom"
+
+      big = Map.new(1..50, &{"k#{&1}", &1})
+      assert Py.eval("collections.OrderedDict(x)", %{x: big}) == {:ok, big}
+
+      assert Py.eval("{Level.LOW: 'low', **{str(i): i for i in range(20)}}") ==
+               {:ok, Map.new(0..19, &{"#{&1}", &1}) |> Map.put(1, "low")}
+
+      assert Py.eval("frozenset(range(100))") == {:ok, MapSet.new(0..99)}
+    end
+
+    test "large results holding what only terms can carry fall back to terms" do
+      assert {:ok, [nil | handles]} = Py.eval("[None] + [object() for _ in range(20)]")
+      assert length(handles) == 20 and Enum.all?(handles, &match?(%Py.Object{}, &1))
+
+      {:ok, channel} = Py.Channel.new()
+      {:ok, [nil | channels]} = Py.eval("[None] + [c] * 20", %{c: channel})
+      assert length(channels) == 20 and Enum.all?(channels, &match?(%Py.Channel{}, &1))
+      Py.Channel.close(channel)
+
+      assert Py.eval("{**{str(i): i for i in range(20)}, float('nan'): 1}") |> elem(0) == :ok
+    end
+
     test "map keys Python cannot hash" do
       assert {:error, {:invalid, why}} = round_trip(%{[1] => 2})
       assert why =~ "unhashable"

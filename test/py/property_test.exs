@@ -76,6 +76,17 @@ defmodule Py.PropertyTest do
     )
   end
 
+  # Large results travel as external term format: the same terms, wrapped so the
+  # reply is large enough to take that path.
+  test "the exact subset round-trips unchanged inside large results" do
+    check(
+      :proper.forall(:proper_types.sized(&exact/1), fn term ->
+        many = [nil | List.duplicate(term, 16)]
+        round_trip(many) == {:ok, many}
+      end)
+    )
+  end
+
   # Anything at all, including what cannot be converted: always a tuple back, never a
   # crash, and the next call still works.
   defp anything do

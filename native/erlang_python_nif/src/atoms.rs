@@ -3,6 +3,7 @@
 rustler::atoms! {
     ok,
     error,
+    etf,
     nil,
     true_ = "true",
     false_ = "false",

@@ -15,8 +15,9 @@ use rustler::{Encoder, Env, Term};
 use crate::atoms;
 use crate::context::{OpTerm, Request};
 use crate::convert::decode::Decoder;
-use crate::convert::encode::Encoder_;
+use crate::convert::encode::{self, Encoder_};
 use crate::convert::ErlangTypes;
+use crate::convert::{etf, scratch, ConvertError};
 use crate::erlang_module;
 use crate::error::Failure;
 use crate::object::Home;
@@ -140,6 +141,16 @@ impl<'py> Outcome<'py> {
             home,
         };
         let failure = match self {
+            Outcome::Value(value) if etf::worth_it(value) => {
+                match etf_reply(py, env, types, value) {
+                    Ok(Some(reply)) => return reply,
+                    Ok(None) => match encoder.encode(value) {
+                        Ok(value) => return (atoms::ok(), value).encode(env),
+                        Err(err) => Failure::from(err),
+                    },
+                    Err(err) => Failure::from(err),
+                }
+            }
             Outcome::Value(value) => match encoder.encode(value) {
                 Ok(value) => return (atoms::ok(), value).encode(env),
                 Err(err) => Failure::from(err),
@@ -152,6 +163,22 @@ impl<'py> Outcome<'py> {
         };
         (atoms::error(), failure.reason(py, env)).encode(env)
     }
+}
+
+/// `{:etf, binary}`: the reply `{:ok, value}` in external term format, which the
+/// caller decodes (see `convert::etf`). `None` when `value` needs the term encoder.
+fn etf_reply<'e>(
+    py: Python<'_>,
+    env: Env<'e>,
+    types: &ErlangTypes,
+    value: &Bound<'_, PyAny>,
+) -> Result<Option<Term<'e>>, ConvertError> {
+    let mut bytes = scratch::take_bytes();
+    let written = etf::encode_ok(py, env, types, value, &mut bytes);
+    let reply =
+        written.map(|done| done.then(|| (atoms::etf(), encode::binary(env, &bytes)).encode(env)));
+    scratch::give_back_bytes(bytes);
+    reply
 }
 
 fn shape(value: Bound<'_, PyAny>, ret: Return) -> Outcome<'_> {

@@ -6,7 +6,8 @@
 
 pub mod decode;
 pub mod encode;
-mod scratch;
+pub mod etf;
+pub mod scratch;
 
 use pyo3::prelude::*;
 use pyo3::types::PyType;

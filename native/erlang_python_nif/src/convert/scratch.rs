@@ -15,6 +15,19 @@ const KEEP_MAX: usize = 1 << 20;
 
 thread_local! {
     static TERMS: Cell<Vec<ErlNifTerm>> = const { Cell::new(Vec::new()) };
+    static BYTES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The thread's buffer for a reply in external term format.
+pub fn take_bytes() -> Vec<u8> {
+    BYTES.with(Cell::take)
+}
+
+pub fn give_back_bytes(mut bytes: Vec<u8>) {
+    if bytes.capacity() <= KEEP_MAX * 8 {
+        bytes.clear();
+        BYTES.with(|buffer| buffer.set(bytes));
+    }
 }
 
 /// The thread's buffer, empty.
