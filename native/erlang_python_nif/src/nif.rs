@@ -27,9 +27,16 @@ const CALLER_SPIN: Duration = Duration::from_micros(20);
 /// copying 100 MB on a normal scheduler would stall it for tens of milliseconds.
 const HEAVY_WORDS: usize = 8 * 1024;
 
+/// Ops of at least this many words (about 4 KiB) are lent to an idle context rather
+/// than copied, on a normal scheduler too: converting them takes no longer than the
+/// copy plus the conversion the context would do after it.
+const LEND_WORDS: usize = 512;
+
 /// How long a caller lending its op waits for the idle context to take it before
-/// copying it after all: long only when the context waits for the GIL.
-const LOAN_TAKE_LIMIT: Duration = Duration::from_millis(1);
+/// copying it after all: the context is slow to take it only while it waits for the
+/// GIL. Short on a normal scheduler, which other processes wait for.
+const LOAN_TAKE_LIMIT: Duration = Duration::from_micros(50);
+const DIRTY_LOAN_TAKE_LIMIT: Duration = Duration::from_millis(1);
 
 #[rustler::nif(schedule = "DirtyIo")]
 fn runtime_init<'a>(env: Env<'a>, python: String, relay: LocalPid) -> Term<'a> {
@@ -192,10 +199,12 @@ fn pool_submit<'a>(
     wait: bool,
     frame: Term<'a>,
 ) -> Term<'a> {
-    if term_size::exceeds(op, HEAVY_WORDS) {
+    let words = term_size::estimate(op, HEAVY_WORDS);
+    if words > HEAVY_WORDS {
         return atoms::heavy().encode(env);
     }
-    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, false)
+    let lend = (words >= LEND_WORDS).then_some(LOAN_TAKE_LIMIT);
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, lend)
 }
 
 /// `pool_submit` for large ops, on a dirty scheduler. A caller that waits lends the
@@ -212,7 +221,8 @@ fn pool_submit_dirty<'a>(
     wait: bool,
     frame: Term<'a>,
 ) -> Term<'a> {
-    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, true)
+    let lend = Some(DIRTY_LOAN_TAKE_LIMIT);
+    submit_to_pool(env, &pool, index, strict, reference, op, wait, frame, lend)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -225,7 +235,7 @@ fn submit_to_pool<'a>(
     op: Term<'a>,
     wait: bool,
     frame: Term<'a>,
-    lend: bool,
+    lend: Option<Duration>,
 ) -> Term<'a> {
     let context = match routed(env, pool, index, strict) {
         Ok(context) => context,
@@ -292,14 +302,15 @@ fn submit_nested<'a>(
 
 /// Submits to one context: takes a semaphore permit, queues the request and, for a
 /// short call on an idle context, waits for the reply inline. With `lend` such a
-/// call's op is not copied: the context converts it from this NIF's environment.
+/// call's op is not copied: the context converts it from this NIF's environment,
+/// if it takes it within that time (else the op is copied after all).
 fn submit_to<'a>(
     env: Env<'a>,
     context: &Context,
     reference: Term<'a>,
     op: Term<'a>,
     wait: bool,
-    lend: bool,
+    lend: Option<Duration>,
 ) -> Term<'a> {
     if let Err((current, max)) = semaphore::acquire() {
         return (atoms::error(), (atoms::overloaded(), current, max)).encode(env);
@@ -309,15 +320,15 @@ fn submit_to<'a>(
     let spin = wait && context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
-    let loan = (spin && lend).then(|| Loan::new(op));
+    let loan = lend.filter(|_| spin).map(|limit| (Loan::new(op), limit));
     let op_term = match &loan {
-        Some(loan) => OpTerm::Lent(loan.clone()),
+        Some((loan, _)) => OpTerm::Lent(loan.clone()),
         None => OpTerm::Saved(owned.save(op)),
     };
     match context.submit(env.pid(), owned, reference, op_term, spin) {
         Ok(id) => {
-            if let Some(loan) = loan {
-                loan.settle(op, LOAN_TAKE_LIMIT);
+            if let Some((loan, limit)) = loan {
+                loan.settle(op, limit);
             }
             if spin {
                 if let Some(reply) = context.wait_inline(id, CALLER_SPIN) {
@@ -356,7 +367,7 @@ fn object_submit<'a>(
                     }
                 }
             }
-            submit_to(env, &context, reference, op, wait, false)
+            submit_to(env, &context, reference, op, wait, None)
         }
         None if !object.is_subinterp() => atoms::main().encode(env),
         _ => (

@@ -13,9 +13,14 @@ const MAX_DEPTH: usize = 64;
 
 /// True when copying `term` costs more than `budget` words.
 pub fn exceeds(term: Term<'_>, budget: usize) -> bool {
+    estimate(term, budget) > budget
+}
+
+/// The words copying `term` costs, counted up to just past `budget`.
+pub fn estimate(term: Term<'_>, budget: usize) -> usize {
     let mut left = budget as isize;
     walk(term, &mut left, 0);
-    left < 0
+    (budget as isize - left) as usize
 }
 
 /// Subtracts the term's words from `left`, stopping as soon as it is negative.

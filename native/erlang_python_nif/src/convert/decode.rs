@@ -263,10 +263,32 @@ fn integer<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
 fn binary<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
     let bin = Binary::from_term(term).map_err(|_| ConvertError::Unsupported("bitstring"))?;
     let bytes = bin.as_slice();
+    if bytes.is_ascii() {
+        return ascii(py, bytes);
+    }
     Ok(match std::str::from_utf8(bytes) {
         Ok(text) => PyString::new(py, text).into_any(),
         Err(_) => PyBytes::new(py, bytes).into_any(),
     })
+}
+
+/// A `str` of ASCII bytes, copied in as they are: ASCII needs no decoding, and
+/// checking for it is cheaper than validating UTF-8 and then decoding it again.
+fn ascii<'py>(py: Python<'py>, bytes: &[u8]) -> Decoded<'py> {
+    // SAFETY: a new compact ASCII string of `bytes.len()` characters, whose data is
+    // filled before anything else sees it (CPython's own way to make one).
+    unsafe {
+        let text = Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_New(bytes.len() as ffi::Py_ssize_t, 127),
+        )?;
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            ffi::PyUnicode_1BYTE_DATA(text.as_ptr()),
+            bytes.len(),
+        );
+        Ok(text)
+    }
 }
 
 fn unhashable(py: Python<'_>, err: PyErr) -> ConvertError {
