@@ -46,6 +46,27 @@ defmodule Py.SemaphoreTest do
     wait_until(fn -> Py.Semaphore.current() == base end)
   end
 
+  test "a call holds no permit once it has returned" do
+    wait_until(fn -> Py.Semaphore.current() == 0 end)
+
+    :ok =
+      Py.exec(
+        "def semaphore_test_slow(x):\n    import time\n    time.sleep(0.0005)\n    return x"
+      )
+
+    # Answered while the caller waits in the NIF, and (slower) by message.
+    for _ <- 1..1_000 do
+      assert Py.call(:math, :sqrt, [4.0]) == {:ok, 2.0}
+      assert Py.Semaphore.current() == 0
+      assert Py.call(:__main__, :semaphore_test_slow, [1]) == {:ok, 1}
+      assert Py.Semaphore.current() == 0
+    end
+
+    # With a limit of one, back-to-back calls are never refused.
+    Py.Semaphore.set_max_concurrent(1)
+    for _ <- 1..300, do: assert(Py.call(:math, :sqrt, [4.0]) == {:ok, 2.0})
+  end
+
   test "bad limits are programmer errors" do
     assert_raise ArgumentError, fn -> Py.Semaphore.set_max_concurrent(0) end
   end

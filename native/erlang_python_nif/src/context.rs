@@ -300,6 +300,10 @@ impl Context {
         }
         let mut inflight = self.lock();
         if let Some(reply) = inflight.inline.remove(&id) {
+            drop(inflight);
+            // The request's end, which `finish` left to its caller.
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            semaphore::release();
             return Some(reply);
         }
         // Too slow to wait for: from now on the reply is a message.
@@ -503,6 +507,13 @@ impl Context {
             return;
         };
         slot.caller.drop_watch();
+        // The request's permit is given back before its reply can be seen: by the
+        // time a call returns, it holds none. A spinning caller gives it back itself
+        // when it takes the reply (see `wait_inline`).
+        let handed_over = !slot.cancelled && slot.spinning;
+        if !handed_over {
+            self.ended(&slot);
+        }
         if !slot.cancelled {
             if slot.spinning {
                 let had_output = slot.had_output;
@@ -523,8 +534,6 @@ impl Context {
             }
             self.last_done.store(id, Ordering::Release);
         }
-        drop(inflight);
-        self.ended(&slot);
     }
 
     /// A request left the context, answered or not.
