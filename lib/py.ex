@@ -29,12 +29,15 @@ defmodule Py do
 
   ## Copies
 
-  Going in, arguments are copied once into a message environment (binaries over 64
-  bytes are shared by reference count, not copied) and converted to Python objects on
-  the context thread: a `str` or `bytes` copies the binary's bytes. `{:buffer, binary}`
-  avoids that copy: Python gets a read-only `memoryview` over the binary's own bytes,
-  valid for as long as Python keeps it (`numpy.frombuffer` works on it). Coming back,
-  `str` and `bytes` are copied once into a new binary.
+  Going in, small arguments are copied once into a message environment (binaries over
+  64 bytes are shared by reference count, not copied); larger ones, for a call that
+  finds its context idle, are converted straight from the caller's heap while it
+  waits. Either way they become Python objects on the context thread: a `str` or
+  `bytes` copies the binary's bytes. `{:buffer, binary}` avoids that copy: Python
+  gets a read-only `memoryview` over the binary's own bytes, valid for as long as
+  Python keeps it (`numpy.frombuffer` works on it). Coming back, `str` and `bytes` are
+  copied once into a new binary; large dicts, sets and lists travel as external term
+  format and are decoded by the caller.
 
   ## Errors
 

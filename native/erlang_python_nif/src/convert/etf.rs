@@ -45,27 +45,30 @@ const WORTH_MIN: usize = 16;
 /// and not a list of numbers, which the term encoder builds faster than
 /// `binary_to_term` decodes them.
 pub fn worth_it(value: &Bound<'_, PyAny>) -> bool {
-    let ptr = value.as_ptr();
-    // SAFETY: attached; `ptr` is a live object; the macros only read it.
-    unsafe {
-        if ffi::PyDict_CheckExact(ptr) != 0 {
-            return ffi::PyDict_Size(ptr) as usize >= WORTH_MIN;
-        }
-        let first = if ffi::PyList_CheckExact(ptr) != 0 {
-            if (ffi::PyList_GET_SIZE(ptr) as usize) < WORTH_MIN {
-                return false;
-            }
-            ffi::PyList_GET_ITEM(ptr, 0)
-        } else if ffi::PyTuple_CheckExact(ptr) != 0 {
-            if (ffi::PyTuple_GET_SIZE(ptr) as usize) < WORTH_MIN {
-                return false;
-            }
-            ffi::PyTuple_GET_ITEM(ptr, 0)
-        } else {
+    // Exact types only: a subclass may convert through Python code of its own.
+    let first = if value.is_exact_instance_of::<PyDict>() {
+        return value.len().is_ok_and(|len| len >= WORTH_MIN);
+    } else if let Ok(list) = value.cast_exact::<PyList>() {
+        if list.len() < WORTH_MIN {
             return false;
-        };
-        ffi::PyLong_CheckExact(first) == 0 && ffi::PyFloat_CheckExact(first) == 0
-    }
+        }
+        // A new reference: on a free-threaded build another thread may change the list.
+        match list.get_item(0) {
+            Ok(first) => first,
+            Err(_) => return false,
+        }
+    } else if let Ok(tuple) = value.cast_exact::<PyTuple>() {
+        if tuple.len() < WORTH_MIN {
+            return false;
+        }
+        match tuple.get_item(0) {
+            Ok(first) => first,
+            Err(_) => return false,
+        }
+    } else {
+        return false;
+    };
+    !first.is_exact_instance_of::<PyInt>() && !first.is_exact_instance_of::<PyFloat>()
 }
 
 /// `{:ok, value}` in external term format, or `None` when `value` holds something
