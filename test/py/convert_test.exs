@@ -183,6 +183,15 @@ defmodule Py.ConvertTest do
                {:ok, Map.new(0..19, &{"#{&1}", &1}) |> Map.put(1, "low")}
 
       assert Py.eval("frozenset(range(100))") == {:ok, MapSet.new(0..99)}
+
+      # Every way of waiting for a reply decodes them.
+      many = [nil | List.duplicate("x", 20)]
+
+      assert Py.parallel([{:__main__, :py_convert_many, ["x"]}, {:builtins, :list, [many]}]) ==
+               {:ok, [{:ok, many}, {:ok, many}]}
+
+      ref = Py.spawn_call(:__main__, :py_convert_many, ["x"])
+      assert Py.await(ref) == {:ok, many}
     end
 
     test "large results holding what only terms can carry fall back to terms" do
