@@ -198,16 +198,8 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             return self.opaque(obj);
         }
         if class.is(self.types.atom.bind(self.py)) {
-            let name = obj.getattr("name")?;
-            let name = name
-                .cast::<PyString>()
-                .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?;
-            // Only atoms the VM already knows: Python must never grow the atom table,
-            // which is never garbage collected and ends the VM when full.
-            let name = name.to_str()?;
-            return rustler::Atom::existing_from_str(env, name)
-                .map(|atom| atom.encode(env))
-                .map_err(|_| ConvertError::UnknownAtom(name.to_string()));
+            let (atom, _) = existing_atom(env, obj)?;
+            return Ok(atom.encode(env));
         }
         if let Some(channel) = channel_of(obj) {
             return Term::map_from_arrays(
@@ -262,6 +254,25 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
             .ok_or(ConvertError::Unsupported(
                 "a damaged erlang.Pid or erlang.Ref",
             ))
+    }
+}
+
+/// The atom an `erlang.Atom` names, and its name. Only atoms the VM already knows:
+/// Python must never grow the atom table, which is never garbage collected and ends
+/// the VM when full.
+pub(super) fn existing_atom(
+    env: Env<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> Result<(rustler::Atom, String), ConvertError> {
+    let name = obj.getattr("name")?;
+    let name = name
+        .cast::<PyString>()
+        .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?
+        .to_str()?
+        .to_string();
+    match rustler::Atom::existing_from_str(env, &name) {
+        Ok(atom) => Ok((atom, name)),
+        Err(_) => Err(ConvertError::UnknownAtom(name)),
     }
 }
 

@@ -46,29 +46,22 @@ const WORTH_MIN: usize = 16;
 /// `binary_to_term` decodes them.
 pub fn worth_it(value: &Bound<'_, PyAny>) -> bool {
     // Exact types only: a subclass may convert through Python code of its own.
-    let first = if value.is_exact_instance_of::<PyDict>() {
+    if value.is_exact_instance_of::<PyDict>() {
         return value.len().is_ok_and(|len| len >= WORTH_MIN);
-    } else if let Ok(list) = value.cast_exact::<PyList>() {
-        if list.len() < WORTH_MIN {
-            return false;
-        }
-        // A new reference: on a free-threaded build another thread may change the list.
-        match list.get_item(0) {
-            Ok(first) => first,
-            Err(_) => return false,
-        }
+    }
+    // `get_item` makes a new reference: on a free-threaded build another thread may
+    // change the list meanwhile.
+    let (len, first) = if let Ok(list) = value.cast_exact::<PyList>() {
+        (list.len(), list.get_item(0))
     } else if let Ok(tuple) = value.cast_exact::<PyTuple>() {
-        if tuple.len() < WORTH_MIN {
-            return false;
-        }
-        match tuple.get_item(0) {
-            Ok(first) => first,
-            Err(_) => return false,
-        }
+        (tuple.len(), tuple.get_item(0))
     } else {
         return false;
     };
-    !first.is_exact_instance_of::<PyInt>() && !first.is_exact_instance_of::<PyFloat>()
+    len >= WORTH_MIN
+        && first.is_ok_and(|first| {
+            !first.is_exact_instance_of::<PyInt>() && !first.is_exact_instance_of::<PyFloat>()
+        })
 }
 
 /// `{:ok, value}` in external term format, or `None` when `value` holds something
@@ -184,20 +177,11 @@ impl Writer<'_, '_, '_> {
             return self.opaque(obj);
         }
         if class.is(self.types.atom.bind(self.py)) {
-            let name = obj.getattr("name")?;
-            let name = name
-                .cast::<PyString>()
-                .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?;
-            let name = name.to_str()?;
-            // Only atoms the VM already knows (and `binary_to_term` is told to refuse
-            // others too).
-            if rustler::Atom::existing_from_str(self.env, name).is_err() {
-                return Err(ConvertError::UnknownAtom(name.to_string()));
-            }
+            let (_, name) = super::encode::existing_atom(self.env, obj)?;
             if name.len() > u8::MAX as usize {
                 return Ok(false);
             }
-            atom(&mut self.out.borrow_mut(), name);
+            atom(&mut self.out.borrow_mut(), &name);
             return Ok(true);
         }
         // Channels and everything without an Elixir form become handles: terms only.
