@@ -141,18 +141,12 @@ impl<'py> Outcome<'py> {
             home,
         };
         let failure = match self {
-            Outcome::Value(value) if etf::worth_it(value) => {
-                match etf_reply(py, env, types, value) {
-                    Ok(Some(reply)) => return reply,
-                    Ok(None) => match encoder.encode(value) {
-                        Ok(value) => return (atoms::ok(), value).encode(env),
-                        Err(err) => Failure::from(err),
-                    },
+            Outcome::Value(value) => match etf_reply(py, env, types, value) {
+                Ok(Some(reply)) => return reply,
+                Ok(None) => match encoder.encode(value) {
+                    Ok(value) => return (atoms::ok(), value).encode(env),
                     Err(err) => Failure::from(err),
-                }
-            }
-            Outcome::Value(value) => match encoder.encode(value) {
-                Ok(value) => return (atoms::ok(), value).encode(env),
+                },
                 Err(err) => Failure::from(err),
             },
             Outcome::Handle(value) => return (atoms::ok(), encoder.handle(value)).encode(env),
@@ -166,13 +160,17 @@ impl<'py> Outcome<'py> {
 }
 
 /// `{:etf, binary}`: the reply `{:ok, value}` in external term format, which the
-/// caller decodes (see `convert::etf`). `None` when `value` needs the term encoder.
+/// caller decodes (see `convert::etf`). `None` when `value` is not worth it or needs
+/// the term encoder.
 fn etf_reply<'e>(
     py: Python<'_>,
     env: Env<'e>,
     types: &ErlangTypes,
     value: &Bound<'_, PyAny>,
 ) -> Result<Option<Term<'e>>, ConvertError> {
+    if !etf::worth_it(value) {
+        return Ok(None);
+    }
     let mut bytes = scratch::take_bytes();
     let written = etf::encode_ok(py, env, types, value, &mut bytes);
     let reply =
@@ -390,6 +388,7 @@ impl Interp {
 
     /// Frees the last call's arguments (after its reply was sent).
     pub fn drop_spent(&self) {
+        // Freed outside the borrow: freeing may run Python code that makes a call.
         let spent = self.spent.borrow_mut().take();
         drop(spent);
     }

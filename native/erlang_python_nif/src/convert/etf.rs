@@ -77,60 +77,55 @@ pub fn encode_ok(
     out.push(VERSION);
     out.extend_from_slice(&[SMALL_TUPLE_EXT, 2]);
     atom(out, "ok");
-    let writer = Writer {
+    Writer {
         py,
         env,
         types,
-        out: std::cell::RefCell::new(std::mem::take(out)),
-    };
-    let written = writer.value(value, 0);
-    *out = writer.out.into_inner();
-    written
+        out,
+    }
+    .value(value, 0)
 }
 
 struct Writer<'a, 'e, 'py> {
     py: Python<'py>,
     env: Env<'e>,
     types: &'a ErlangTypes,
-    out: std::cell::RefCell<Vec<u8>>,
+    out: &'a mut Vec<u8>,
 }
 
 /// `Ok(false)`: not writable here (the term encoder takes over).
 type Written = Result<bool, ConvertError>;
 
 impl Writer<'_, '_, '_> {
-    fn put(&self, bytes: &[u8]) {
-        self.out.borrow_mut().extend_from_slice(bytes);
+    fn put(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
-    fn value(&self, obj: &Bound<'_, PyAny>, depth: usize) -> Written {
+    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Written {
         if depth > MAX_DEPTH {
             return Err(ConvertError::TooDeep);
         }
         // The same order of checks as the term encoder, so subclasses convert alike.
         if obj.is_none() {
-            atom(&mut self.out.borrow_mut(), "nil");
+            atom(self.out, "nil");
             return Ok(true);
         }
         if let Ok(flag) = obj.cast::<PyBool>() {
-            atom(
-                &mut self.out.borrow_mut(),
-                if flag.is_true() { "true" } else { "false" },
-            );
+            atom(self.out, if flag.is_true() { "true" } else { "false" });
             return Ok(true);
         }
         if let Ok(int) = obj.cast::<PyInt>() {
             return self.integer(int);
         }
         if let Ok(float) = obj.cast::<PyFloat>() {
-            float_ext(&mut self.out.borrow_mut(), float.value());
+            float_ext(self.out, float.value());
             return Ok(true);
         }
         if let Ok(text) = obj.cast::<PyString>() {
             return self.string(text);
         }
         if let Ok(bytes) = obj.cast::<PyBytes>() {
-            return Ok(binary_ext(&mut self.out.borrow_mut(), bytes.as_bytes()));
+            return Ok(binary_ext(self.out, bytes.as_bytes()));
         }
         if let Ok(list) = obj.cast::<PyList>() {
             return self.list(list, depth);
@@ -170,7 +165,7 @@ impl Writer<'_, '_, '_> {
             return self.mapset(set.iter(), set.len(), depth);
         }
         if let Ok(bytes) = obj.cast::<PyByteArray>() {
-            return Ok(binary_ext(&mut self.out.borrow_mut(), &bytes.to_vec()));
+            return Ok(binary_ext(self.out, &bytes.to_vec()));
         }
         let class = obj.get_type();
         if class.is(self.types.pid.bind(self.py)) || class.is(self.types.reference.bind(self.py)) {
@@ -181,21 +176,21 @@ impl Writer<'_, '_, '_> {
             if name.len() > u8::MAX as usize {
                 return Ok(false);
             }
-            atom(&mut self.out.borrow_mut(), &name);
+            atom(self.out, &name);
             return Ok(true);
         }
         // Channels and everything without an Elixir form become handles: terms only.
         Ok(false)
     }
 
-    fn list(&self, list: &Bound<'_, PyList>, depth: usize) -> Written {
+    fn list(&mut self, list: &Bound<'_, PyList>, depth: usize) -> Written {
         let len = list.len();
         if len == 0 {
             self.put(&[NIL_EXT]);
             return Ok(true);
         }
         self.put(&[LIST_EXT]);
-        let len_at = self.out.borrow().len();
+        let len_at = self.out.len();
         self.put(&(len as u32).to_be_bytes());
         // The list can change while its elements convert (a `__str__` of a subclass
         // runs Python code): count what was written, and patch the header.
@@ -206,14 +201,14 @@ impl Writer<'_, '_, '_> {
             }
             written += 1;
         }
-        let mut out = self.out.borrow_mut();
+        let out = &mut *self.out;
         out[len_at..len_at + 4].copy_from_slice(&written.to_be_bytes());
         out.push(NIL_EXT);
         Ok(true)
     }
 
-    fn integer(&self, int: &Bound<'_, PyInt>) -> Written {
-        let mut out = self.out.borrow_mut();
+    fn integer(&mut self, int: &Bound<'_, PyInt>) -> Written {
+        let out = &mut *self.out;
         if let Ok(small) = int.extract::<i64>() {
             if (0..=255).contains(&small) {
                 out.extend_from_slice(&[SMALL_INTEGER_EXT, small as u8]);
@@ -221,43 +216,43 @@ impl Writer<'_, '_, '_> {
                 out.push(INTEGER_EXT);
                 out.extend_from_slice(&small.to_be_bytes());
             } else {
-                big_ext(&mut out, small < 0, &small.unsigned_abs().to_le_bytes());
+                big_ext(out, small < 0, &small.unsigned_abs().to_le_bytes());
             }
             return Ok(true);
         }
         let big: num_bigint::BigInt = int.extract()?;
         let (sign, magnitude) = big.to_bytes_le();
-        big_ext(&mut out, sign == num_bigint::Sign::Minus, &magnitude);
+        big_ext(out, sign == num_bigint::Sign::Minus, &magnitude);
         Ok(true)
     }
 
-    fn string(&self, text: &Bound<'_, PyString>) -> Written {
+    fn string(&mut self, text: &Bound<'_, PyString>) -> Written {
         match text.to_str() {
-            Ok(utf8) => Ok(binary_ext(&mut self.out.borrow_mut(), utf8.as_bytes())),
+            Ok(utf8) => Ok(binary_ext(self.out, utf8.as_bytes())),
             // Lone surrogates have no UTF-8 form; keep their bytes, as `encode` does.
             Err(_) => {
                 let bytes = text.call_method1("encode", ("utf-8", "surrogatepass"))?;
                 let bytes = bytes
                     .cast::<PyBytes>()
                     .map_err(|_| ConvertError::Unsupported("this str"))?;
-                Ok(binary_ext(&mut self.out.borrow_mut(), bytes.as_bytes()))
+                Ok(binary_ext(self.out, bytes.as_bytes()))
             }
         }
     }
 
     /// `%MapSet{map: %{member => []}, version: 2}`, as the term encoder builds it.
     fn mapset<'py>(
-        &self,
+        &mut self,
         members: impl Iterator<Item = Bound<'py, PyAny>>,
         len: usize,
         depth: usize,
     ) -> Written {
         self.put(&[MAP_EXT, 0, 0, 0, 3]);
-        atom(&mut self.out.borrow_mut(), "__struct__");
-        atom(&mut self.out.borrow_mut(), "Elixir.MapSet");
-        atom(&mut self.out.borrow_mut(), "version");
+        atom(self.out, "__struct__");
+        atom(self.out, "Elixir.MapSet");
+        atom(self.out, "version");
         self.put(&[SMALL_INTEGER_EXT, 2]);
-        atom(&mut self.out.borrow_mut(), "map");
+        atom(self.out, "map");
         self.put(&[MAP_EXT]);
         self.put(&(len as u32).to_be_bytes());
         for member in members {
@@ -270,7 +265,7 @@ impl Writer<'_, '_, '_> {
     }
 
     /// An `erlang.Pid` or `erlang.Ref` carries its own external format.
-    fn opaque(&self, obj: &Bound<'_, PyAny>) -> Written {
+    fn opaque(&mut self, obj: &Bound<'_, PyAny>) -> Written {
         let etf = obj.getattr("_etf")?;
         let etf = etf
             .cast::<PyBytes>()
