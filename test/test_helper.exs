@@ -14,6 +14,7 @@ exclusions =
     {:free_threaded, not info.free_threaded, "this Python is not a free-threaded build"},
     {:gil, info.free_threaded,
      "this Python is a free-threaded build: contexts never wait for a GIL"},
+    {:linux, :os.type() != {:unix, :linux}, "CPU affinity is set on Linux only"},
     {:debian, is_nil(System.find_executable("dpkg-query")),
      "not a Debian/Ubuntu system: scripts/install-prereqs uses dpkg and apt-get"},
     {:livebook, not venv_with_pip?,

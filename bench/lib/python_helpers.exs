@@ -27,11 +27,12 @@ defmodule Bench.PythonHelpers do
   end
 
   @doc false
-  # Runs `fun` with a pool started for it, stopped afterwards.
-  @spec with_pool(Py.Pool.name(), pos_integer(), Py.Pool.mode(), (() -> result)) :: result
+  # Runs `fun` with a pool started for it (Py.Pool.start/4 options), stopped afterwards.
+  @spec with_pool(Py.Pool.name(), pos_integer(), Py.Pool.mode(), keyword(), (() -> result)) ::
+          result
         when result: term()
-  def with_pool(name, size, mode, fun) do
-    {:ok, _} = Py.Pool.start(name, size, mode)
+  def with_pool(name, size, mode, opts, fun) do
+    {:ok, _} = Py.Pool.start(name, size, mode, opts)
 
     try do
       fun.()

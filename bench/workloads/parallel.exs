@@ -3,8 +3,11 @@ defmodule Bench.Workloads.Parallel do
   # CPU-bound Python from several callers at once, per execution mode: naive fib(25)
   # ×4, in sequence vs at once, measured as interleaved rounds (Bench.Measure.speedup).
   #
-  # Modes: the worker pool ("worker" on a GIL build, "free_threaded" on a
-  # free-threaded build running without the GIL) and a :subinterp pool (Python 3.12+).
+  # Modes: a worker pool ("worker" on a GIL build, "free_threaded" on a free-threaded
+  # build running without the GIL) and a :subinterp pool (Python 3.12+). Each runs on
+  # a pool of its own, the size of the default pool, with `cpu_affinity: :spread`:
+  # some VM kernels pack busy threads onto one virtual CPU (bench/README.md,
+  # "Parallel speedup per execution mode"), and a pinned context cannot be packed.
 
   alias Bench.{Measure, PythonHelpers, Workload}
 
@@ -20,7 +23,8 @@ defmodule Bench.Workloads.Parallel do
         unit: "speedup",
         doc:
           "fib(25) ×4: one caller in sequence vs 4 concurrent callers, each sent to a " <>
-            "context of its own choosing (`context:`), per mode",
+            "context of its own choosing (`context:`), per mode, on a pool of that mode " <>
+            "started with `cpu_affinity: :spread`",
         run: &per_mode(&1, fn pool, size -> pinned(pool, size) end)
       },
       %Workload{
@@ -76,11 +80,8 @@ defmodule Bench.Workloads.Parallel do
         {:skip, reason} ->
           {variant, {:skip, reason}}
 
-        {:default, _mode} ->
-          {variant, measure(config, :default, size, phases)}
-
         {:start, mode} ->
-          PythonHelpers.with_pool(:bench_parallel, size, mode, fn ->
+          PythonHelpers.with_pool(:bench_parallel, size, mode, [cpu_affinity: :spread], fn ->
             {variant, measure(config, :bench_parallel, size, phases)}
           end)
       end
@@ -93,18 +94,16 @@ defmodule Bench.Workloads.Parallel do
     Measure.speedup(config, sequential, parallel)
   end
 
-  # [{variant, {:default, mode} | {:start, mode} | {:skip, reason}}]
+  # [{variant, {:start, mode} | {:skip, reason}}]
   defp modes do
     {:ok, info} = Py.runtime_info()
-    default_mode = Py.Pool.mode(:default)
     free_threaded? = info.free_threaded and not gil_enabled?()
-    use = fn mode -> if default_mode == mode, do: {:default, mode}, else: {:start, mode} end
 
-    worker = [{if(free_threaded?, do: "free_threaded", else: "worker"), use.(:worker)}]
+    worker = [{if(free_threaded?, do: "free_threaded", else: "worker"), {:start, :worker}}]
 
     subinterp =
       if Py.Subinterp.supported?(),
-        do: [{"subinterp", use.(:subinterp)}],
+        do: [{"subinterp", {:start, :subinterp}}],
         else: [{"subinterp", {:skip, "subinterpreters need Python 3.12+"}}]
 
     free_threaded =

@@ -35,7 +35,8 @@ defmodule Py.Application do
             {Py.Pool,
              name: :default,
              size: Py.Config.default_pool_size(),
-             mode: Py.Config.default_pool_mode()}
+             mode: Py.Config.default_pool_mode(),
+             cpu_affinity: Py.Config.default_pool_cpu_affinity()}
           ] ++ io_pool()
 
         with {:ok, supervisor} <-

@@ -7,6 +7,7 @@ defmodule Py.Config do
   #   ours                 also accepted
   #   :default_pool_size   :num_contexts, then :num_executors
   #   :default_pool_mode   :context_mode (auto | worker | subinterp)
+  #   :default_pool_cpu_affinity  -
   #   :io_pool_size        -
   #   :io_pool_mode        -
   #   :max_concurrent      -
@@ -29,6 +30,12 @@ defmodule Py.Config do
   @spec default_pool_mode() :: Py.Pool.mode()
   def default_pool_mode do
     mode(first_set([:default_pool_mode, :context_mode]) || :worker)
+  end
+
+  @doc false
+  @spec default_pool_cpu_affinity() :: Py.Pool.cpu_affinity()
+  def default_pool_cpu_affinity do
+    Application.get_env(@app, :default_pool_cpu_affinity, :none)
   end
 
   @doc false

@@ -156,7 +156,7 @@ defmodule Py.Native do
   def logging_configure(_enabled, _level), do: nif_error()
   def logging_relay(_pid), do: nif_error()
   def trace_configure(_collector, _enabled), do: nif_error()
-  def pool_new(_size, _mode), do: nif_error()
+  def pool_new(_size, _mode, _cpu_affinity), do: nif_error()
   def pool_submit(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()
   def pool_submit_dirty(_pool, _index, _strict, _ref, _op, _wait, _frame), do: nif_error()
   def pool_cancel(_pool, _id), do: nif_error()

@@ -18,17 +18,31 @@ defmodule Py.Pool do
   free-threaded build), so `Py.exec/2` definitions are seen by all of them.
   `:subinterp` contexts each own an interpreter; `Py.exec/2` with `pool:` runs on
   every one of them so definitions exist everywhere.
+
+  ## CPU affinity
+
+  By default the kernel places context threads. With `cpu_affinity: :spread`, context
+  `i` is pinned to the `i`-th CPU the process may use (wrapping around), on Linux.
+  Pin a pool whose point is parallel work (`:subinterp`, or `:worker` on a
+  free-threaded build) when the kernel does not spread busy threads by itself:
+  virtual machines whose kernel packs runnable threads onto few virtual CPUs can
+  queue two busy contexts on one CPU while another idles. Pinning is rigid: with
+  more busy threads than CPUs, or other pinned pools, the kernel can no longer
+  move a context off a crowded CPU. The default pool takes it from config
+  `:default_pool_cpu_affinity`.
   """
   use GenServer
 
   @type name :: atom()
   @type mode :: :worker | :subinterp
+  @type cpu_affinity :: :none | :spread
 
   @registrations {__MODULE__, :registrations}
 
   @doc """
   A child spec for a pool. Options: `:name` (required), `:size` (default: schedulers
-  online), `:mode` (`:worker` or `:subinterp`).
+  online), `:mode` (`:worker` or `:subinterp`), `:cpu_affinity` (`:none`, the
+  default, or `:spread`: see "CPU affinity" above).
 
   ## Examples
 
@@ -37,7 +51,14 @@ defmodule Py.Pool do
   """
   @spec child_spec(keyword()) :: Supervisor.child_spec()
   def child_spec(opts) do
-    opts = Keyword.validate!(opts, [:name, size: System.schedulers_online(), mode: :worker])
+    opts =
+      Keyword.validate!(opts, [
+        :name,
+        size: System.schedulers_online(),
+        mode: :worker,
+        cpu_affinity: :none
+      ])
+
     name = opts[:name]
 
     unless is_atom(name) and name != nil,
@@ -57,6 +78,13 @@ defmodule Py.Pool do
           "expected :mode to be :worker or :subinterp, got: #{inspect(opts[:mode])}"
         )
 
+    unless opts[:cpu_affinity] in [:none, :spread],
+      do:
+        raise(
+          ArgumentError,
+          "expected :cpu_affinity to be :none or :spread, got: #{inspect(opts[:cpu_affinity])}"
+        )
+
     %{id: {__MODULE__, name}, start: {__MODULE__, :start_link, [opts]}, type: :worker}
   end
 
@@ -69,7 +97,8 @@ defmodule Py.Pool do
   Starts a pool under the application's supervisor and returns its contexts. The pool
   outlives the caller; stop it with `stop/1`. A pool the NIF cannot create (a
   `:subinterp` pool before Python 3.12, a size past 65 535) gives the NIF's reason,
-  such as `{:error, {:init_failed, why}}`.
+  such as `{:error, {:init_failed, why}}`. Options: `cpu_affinity: :spread` pins
+  each context to a CPU (see "CPU affinity" above).
 
   ## Examples
 
@@ -83,9 +112,11 @@ defmodule Py.Pool do
       iex> Py.Pool.stop(:docs_start)
       :ok
   """
-  @spec start(name(), pos_integer(), mode()) :: {:ok, [Py.Context.t()]} | {:error, term()}
-  def start(name, size, mode \\ :worker) do
-    spec = child_spec(name: name, size: size, mode: mode)
+  @spec start(name(), pos_integer(), mode(), cpu_affinity: cpu_affinity()) ::
+          {:ok, [Py.Context.t()]} | {:error, term()}
+  def start(name, size, mode \\ :worker, opts \\ []) do
+    opts = Keyword.validate!(opts, cpu_affinity: :none)
+    spec = child_spec(name: name, size: size, mode: mode, cpu_affinity: opts[:cpu_affinity])
 
     case DynamicSupervisor.start_child(Py.PoolSupervisor, spec) do
       {:ok, _pid} -> {:ok, context_list(name, size)}
@@ -320,11 +351,12 @@ defmodule Py.Pool do
     name = Keyword.fetch!(opts, :name)
     size = Keyword.fetch!(opts, :size)
     mode = Keyword.fetch!(opts, :mode)
+    cpu_affinity = Keyword.get(opts, :cpu_affinity, :none)
 
     # A new subinterpreter starts without the active venv: put it in effect before
     # the pool is published.
     with :ok <- tracing_allows(mode),
-         {:ok, resource} <- Py.Native.pool_new(size, mode),
+         {:ok, resource} <- Py.Native.pool_new(size, mode, cpu_affinity),
          :ok <- prepare(resource, size, mode) do
       :persistent_term.put({__MODULE__, name}, %{resource: resource, size: size, mode: mode})
       {:ok, %{name: name, resource: resource}}

@@ -64,7 +64,7 @@ defmodule Py.Subinterp do
 
     if supported?() do
       with :ok <- Py.Memory.refuse_subinterpreters_while_tracing(),
-           {:ok, pool} <- Py.Native.pool_new(1, :subinterp) do
+           {:ok, pool} <- Py.Native.pool_new(1, :subinterp, :none) do
         # An active venv is put into effect in the new interpreter too.
         case Py.Venv.Activation.prepare(pool, 1, :subinterp) do
           :ok ->

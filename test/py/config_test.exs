@@ -10,7 +10,8 @@ defmodule Py.ConfigTest do
     :context_mode,
     :io_pool_size,
     :io_pool_mode,
-    :max_concurrent
+    :max_concurrent,
+    :default_pool_cpu_affinity
   ]
 
   setup do
@@ -36,6 +37,7 @@ defmodule Py.ConfigTest do
     assert Py.Config.io_pool() == nil
     assert Py.Config.io_pool_on_demand() == {10, :worker}
     assert Py.Config.max_concurrent() == System.schedulers_online() * 2 + 1
+    assert Py.Config.default_pool_cpu_affinity() == :none
   end
 
   test "erlang_python's keys are aliases of ours; ours win" do
@@ -69,6 +71,30 @@ defmodule Py.ConfigTest do
     assert Py.Config.max_concurrent() == System.schedulers_online() * 2 + 1
     put(max_concurrent: 50)
     assert Py.Config.max_concurrent() == 50
+  end
+
+  @tag :linux
+  test "default_pool_cpu_affinity: :spread pins the default pool's contexts" do
+    code = """
+    cpus = for c <- Py.Pool.contexts(:default) do
+      {:ok, cpus} = Py.eval("sorted(__import__('os').sched_getaffinity(0))", %{}, context: c)
+      cpus
+    end
+    {:ok, allowed} = Py.eval("sorted(__import__('os').sched_getaffinity(__import__('os').getpid()))")
+    IO.puts("pinned=\#{cpus == Enum.map(Enum.with_index(cpus), fn {_, i} -> [Enum.at(allowed, rem(i, length(allowed)))] end)}")
+    """
+
+    {:ok, info} = Py.runtime_info()
+    config = "-erlang_python default_pool_cpu_affinity spread -erlang_python default_pool_size 2"
+
+    {output, status} =
+      System.cmd("elixir", ["--erl", config, "-S", "mix", "run", "--no-compile", "-e", code],
+        env: [{"MIX_ENV", "test"}, {"ERLANG_PYTHON", info.executable}],
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, output
+    assert output =~ "pinned=true"
   end
 
   test "an application started with erlang_python's keys" do

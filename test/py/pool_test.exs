@@ -212,6 +212,67 @@ defmodule Py.PoolTest do
     end
   end
 
+  describe "cpu_affinity" do
+    # The CPUs a thread may run on, read by Python itself on the context's thread.
+    defp thread_cpus(context) do
+      {:ok, cpus} =
+        Py.eval("sorted(__import__('os').sched_getaffinity(0))", %{}, context: context)
+
+      cpus
+    end
+
+    defp process_cpus do
+      {:ok, cpus} =
+        Py.eval("sorted(__import__('os').sched_getaffinity(__import__('os').getpid()))")
+
+      cpus
+    end
+
+    @tag :linux
+    test ":spread pins context i to the i-th CPU the process may use, wrapping around" do
+      {:ok, contexts} = Py.Pool.start(:pool_test_spread, 3, :worker, cpu_affinity: :spread)
+      on_exit(fn -> Py.Pool.stop(:pool_test_spread) end)
+      allowed = process_cpus()
+
+      for {context, i} <- Enum.with_index(contexts) do
+        assert thread_cpus(context) == [Enum.at(allowed, rem(i, length(allowed)))]
+      end
+
+      assert Py.call(:math, :sqrt, [16.0], pool: :pool_test_spread) == {:ok, 4.0}
+    end
+
+    @tag :linux
+    @tag :subinterp
+    test ":spread pins a :subinterp pool's contexts too" do
+      {:ok, [first | _]} =
+        Py.Pool.start(:pool_test_spread_sub, 2, :subinterp, cpu_affinity: :spread)
+
+      on_exit(fn -> Py.Pool.stop(:pool_test_spread_sub) end)
+      assert thread_cpus(first) == [hd(process_cpus())]
+    end
+
+    @tag :linux
+    test "by default the kernel places contexts: they may use every CPU of the process" do
+      allowed = process_cpus()
+      {:ok, contexts} = Py.Pool.start(:pool_test_unpinned, 2)
+      on_exit(fn -> Py.Pool.stop(:pool_test_unpinned) end)
+      for context <- contexts, do: assert(thread_cpus(context) == allowed)
+      for context <- Py.Pool.contexts(:default), do: assert(thread_cpus(context) == allowed)
+    end
+
+    test "anything else is a programmer error" do
+      assert_raise ArgumentError, ~r/expected :cpu_affinity to be :none or :spread/, fn ->
+        Py.Pool.start(:pool_test_bad_affinity, 1, :worker, cpu_affinity: :all)
+      end
+
+      assert_raise ArgumentError, fn ->
+        Py.Pool.start(:pool_test_bad_affinity, 1, :worker, pinned: true)
+      end
+
+      refute Py.Pool.started?(:pool_test_bad_affinity)
+    end
+  end
+
   @tag :subinterp
   test "a :subinterp pool: isolated contexts, exec reaches all of them" do
     {:ok, contexts} = Py.Pool.start(:pool_test_sub, 2, :subinterp)

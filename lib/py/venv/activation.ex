@@ -222,7 +222,7 @@ defmodule Py.Venv.Activation do
         Py.Request.run_on(resource, 0, false, op, timeout: :infinity)
 
       nil ->
-        with {:ok, resource} <- Py.Native.pool_new(1, :worker) do
+        with {:ok, resource} <- Py.Native.pool_new(1, :worker, :none) do
           try do
             Py.Request.run_on(resource, 0, true, op, timeout: :infinity)
           after

@@ -47,6 +47,8 @@ rustler::atoms! {
     abi,
     worker,
     subinterp,
+    none,
+    spread,
     elixir_mapset = "Elixir.MapSet",
     elixir_py_object = "Elixir.Py.Object",
     elixir_py_error = "Elixir.Py.Error",

@@ -1,6 +1,7 @@
 //! Runs CPython inside the BEAM. See `runtime` for start-up, `worker` and `context`
 //! for the threads that execute Python, and `convert` for the data model.
 
+mod affinity;
 mod atoms;
 mod audit;
 mod bridge;

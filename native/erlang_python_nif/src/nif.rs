@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 
+use crate::affinity;
 use crate::atoms;
 use crate::channel::{Channel, ChannelRef, Sent};
 use crate::context::{Cancel, Context, OpTerm, INDEX_BITS};
@@ -146,7 +147,7 @@ fn info_term<'a>(env: Env<'a>, info: &runtime::Info) -> Term<'a> {
 }
 
 #[rustler::nif(schedule = "DirtyIo")]
-fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
+fn pool_new(env: Env<'_>, size: usize, mode: Atom, affinity: Atom) -> Term<'_> {
     let Some(runtime) = runtime::get() else {
         return (atoms::error(), atoms::not_initialized()).encode(env);
     };
@@ -160,6 +161,20 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
     } else {
         return (atoms::error(), (atoms::invalid(), "unsupported pool mode")).encode(env);
     };
+    let cpus = if affinity == atoms::none() {
+        vec![None; size]
+    } else if affinity == atoms::spread() {
+        match affinity::spread(size) {
+            Ok(cpus) => cpus.into_iter().map(Some).collect(),
+            Err(why) => return (atoms::error(), (atoms::invalid(), why)).encode(env),
+        }
+    } else {
+        return (
+            atoms::error(),
+            (atoms::invalid(), "unsupported cpu affinity"),
+        )
+            .encode(env);
+    };
     let mut contexts = Vec::with_capacity(size);
     for index in 0..size {
         let kind = if subinterp {
@@ -167,7 +182,7 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom) -> Term<'_> {
         } else {
             Kind::Worker(runtime.home.clone())
         };
-        match worker::spawn(index, kind) {
+        match worker::spawn(index, kind, cpus[index]) {
             Ok(context) => contexts.push(context),
             Err(why) => {
                 for context in &contexts {

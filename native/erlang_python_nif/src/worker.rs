@@ -422,15 +422,16 @@ fn answer_stopped(py: Python<'_>, context: &Context, request: Request) {
     }
 }
 
-/// Starts a context thread; returns once its interpreter is ready.
-pub fn spawn(index: usize, kind: Kind) -> Result<Arc<Context>, String> {
+/// Starts a context thread, pinned to `cpu` if given; returns once its interpreter
+/// is ready.
+pub fn spawn(index: usize, kind: Kind, cpu: Option<usize>) -> Result<Arc<Context>, String> {
     let (context, rx) = Context::new(index);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread_context = context.clone();
     std::thread::Builder::new()
         .name(format!("py-context-{index}"))
         .stack_size(STACK_SIZE)
-        .spawn(move || main(thread_context, rx, kind, ready_tx))
+        .spawn(move || main(thread_context, rx, kind, cpu, ready_tx))
         .map_err(|err| format!("cannot start a context thread: {err}"))?;
     ready_rx
         .recv()
@@ -449,8 +450,13 @@ fn main(
     context: Arc<Context>,
     rx: flume::Receiver<Job>,
     kind: Kind,
+    cpu: Option<usize>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
+    if let Some(Err(why)) = cpu.map(crate::affinity::pin_current_thread) {
+        let _ = ready.send(Err(why));
+        return;
+    }
     let started = match kind {
         Kind::Worker(home) => start_worker(&context, home),
         Kind::Subinterp => start_subinterp(&context),
