@@ -176,13 +176,13 @@ fn pool_new(env: Env<'_>, size: usize, mode: Atom, affinity: Atom) -> Term<'_> {
             .encode(env);
     };
     let mut contexts = Vec::with_capacity(size);
-    for index in 0..size {
+    for (index, cpu) in cpus.into_iter().enumerate() {
         let kind = if subinterp {
             Kind::Subinterp
         } else {
             Kind::Worker(runtime.home.clone())
         };
-        match worker::spawn(index, kind, cpus[index]) {
+        match worker::spawn(index, kind, cpu) {
             Ok(context) => contexts.push(context),
             Err(why) => {
                 for context in &contexts {
