@@ -17,6 +17,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 
 use crate::atoms;
 use crate::convert::encode;
+use crate::fastlane::{FastLane, Seen};
 use crate::inflight::{self, Inflight, Slot, Start};
 use crate::loan::Loan;
 use crate::object::Orphan;
@@ -35,6 +36,8 @@ pub struct Request {
     pub env: OwnedEnv,
     pub reference: SavedTerm,
     pub op: OpTerm,
+    /// Came through the fast lane (`fastlane`): not in the table unless registered.
+    pub fast: bool,
 }
 
 /// Where a request's operation term is.
@@ -117,8 +120,24 @@ pub enum Cancel {
     Replied,
 }
 
+/// How a request sent through the fast lane ended for its waiting caller.
+pub enum FastWait {
+    Done(InlineReply),
+    /// In the table now and still waited for: go on with `wait_inline` for the rest
+    /// of the time.
+    Registered(Duration),
+    /// Registered by the caller as it stopped waiting: the reply comes as a message.
+    Pending,
+    /// Never taken by the context: the caller submits it the usual way.
+    Reclaimed(Request),
+}
+
 pub struct Context {
     pub index: usize,
+    /// First: the line a waiting caller and its context share on the fast path.
+    lane: FastLane,
+    /// The thread is spinning for work, so a request in the lane is taken at once.
+    awake: std::sync::atomic::AtomicBool,
     tx: flume::Sender<Job>,
     inflight: Mutex<Table>,
     /// Top-level requests queued or running: the pool routes around busy contexts.
@@ -148,6 +167,8 @@ impl Context {
         let (tx, rx) = flume::unbounded();
         let context = Arc::new(Context {
             index,
+            lane: FastLane::default(),
+            awake: std::sync::atomic::AtomicBool::new(false),
             tx,
             inflight: Mutex::new(Table::default()),
             load: AtomicUsize::new(0),
@@ -191,7 +212,7 @@ impl Context {
     }
 
     /// A new request with an id that names this context.
-    fn request(
+    pub fn request(
         &self,
         caller: LocalPid,
         env: OwnedEnv,
@@ -204,6 +225,7 @@ impl Context {
             env,
             reference,
             op,
+            fast: false,
         }
     }
 
@@ -211,17 +233,9 @@ impl Context {
     /// the context gives back when the request leaves. Its reply arrives as
     /// `{reference, result}` in `caller`, or, with `spin`, possibly through
     /// `wait_inline`. `Err` (permit given back) once the context is stopping.
-    pub fn submit(
-        &self,
-        caller: LocalPid,
-        env: OwnedEnv,
-        reference: SavedTerm,
-        op: OpTerm,
-        spin: bool,
-    ) -> Result<u64, ()> {
-        let request = self.request(caller, env, reference, op);
+    pub fn submit(&self, request: Request, spin: bool) -> Result<u64, ()> {
         let id = request.id;
-        let slot = Slot::new(caller_of(caller), false, spin);
+        let slot = Slot::new(caller_of(request.caller), false, spin);
         // Admission and sending happen under one lock, and so does closing: a request
         // is either in the queue before the thread drains it at stop, or refused.
         let mut inflight = self.lock();
@@ -282,6 +296,78 @@ impl Context {
         };
         self.wakes.fetch_add(1, Ordering::Release);
         sent
+    }
+
+    /// Whether a short call may take the fast lane: nothing queued or running, and the
+    /// thread spinning for work.
+    pub fn fast_lane_open(&self) -> bool {
+        self.load.load(Ordering::Relaxed) == 0
+            && self.awake.load(Ordering::Relaxed)
+            && !self.is_closed()
+    }
+
+    /// Puts a top-level request in the fast lane (the caller holds its permit), or
+    /// gives it back when the lane is busy. Then call `wait_fast`.
+    pub fn submit_fast(&self, request: Request) -> Result<u64, Request> {
+        let id = request.id;
+        self.load.fetch_add(1, Ordering::Relaxed);
+        self.lane.submit(request).map(|()| id).inspect_err(|_| {
+            self.load.fetch_sub(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Waits up to `limit` for request `id` in the fast lane. Past it, a request not
+    /// yet taken is taken back, and one running is registered in the table, its reply
+    /// to come as a message to `caller`.
+    pub fn wait_fast(&self, id: u64, caller: LocalPid, limit: Duration) -> FastWait {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            match self.lane.seen() {
+                Seen::Done(reply) => {
+                    self.load.fetch_sub(1, Ordering::Relaxed);
+                    semaphore::release();
+                    return FastWait::Done(reply);
+                }
+                Seen::Registered => {
+                    return FastWait::Registered(limit.saturating_sub(start.elapsed()));
+                }
+                Seen::Waiting => {}
+            }
+            spins += 1;
+            if !spins.is_multiple_of(32) || start.elapsed() <= limit {
+                std::hint::spin_loop();
+                continue;
+            }
+            if let Some(request) = self.lane.reclaim() {
+                self.load.fetch_sub(1, Ordering::Relaxed);
+                return FastWait::Reclaimed(request);
+            }
+            let mut inflight = self.lock();
+            if self.lane.register() {
+                inflight.adopt(id, Slot::new(caller_of(caller), false, false));
+                drop(inflight);
+                // Registered: the lane is the caller's to let go of.
+                let _ = self.lane.seen();
+                return FastWait::Pending;
+            }
+            // Answered or registered by the context meanwhile: seen next time round.
+        }
+    }
+
+    /// Moves a request running from the fast lane into the table, before anything that
+    /// needs it there (output, a callback). Its caller may still be waiting inline.
+    pub fn register_fast(&self, request: &Request) {
+        if !request.fast {
+            return;
+        }
+        let mut inflight = self.lock();
+        if self.lane.register() {
+            inflight.adopt(
+                request.id,
+                Slot::new(caller_of(request.caller), false, true),
+            );
+        }
     }
 
     /// Spins up to `limit` for request `id` (submitted with `spin`) to be answered and
@@ -436,9 +522,14 @@ impl Context {
         }
     }
 
-    /// Moves a queued request onto the stack. False if it was cancelled before it
-    /// started: it leaves the context unanswered.
-    pub fn start(&self, id: u64) -> bool {
+    /// Starts `request`: one from the fast lane runs at once, a queued one is moved
+    /// onto the stack. False if it was cancelled before it started: it leaves the
+    /// context unanswered.
+    pub fn begin(&self, request: &Request) -> bool {
+        request.fast || self.start(request.id)
+    }
+
+    fn start(&self, id: u64) -> bool {
         let decision = self.lock().start(id);
         match decision {
             Start::Run => true,
@@ -493,10 +584,26 @@ impl Context {
         let Request {
             id,
             caller,
-            mut env,
+            env,
             reference,
+            fast,
             ..
         } = request;
+        // Unless registered, a fast-lane request has no slot, no output sent and no
+        // interrupt aimed at it: its caller, still waiting, takes the reply from the lane.
+        let mut env = if fast {
+            let answer = InlineReply {
+                env,
+                term: reply,
+                had_output: false,
+            };
+            match self.lane.answer(answer) {
+                Ok(()) => return,
+                Err(answer) => answer.env,
+            }
+        } else {
+            env
+        };
         let mut inflight = self.lock();
         if inflight.raising || inflight.interrupted == Some(id) {
             drop(inflight);
@@ -547,6 +654,7 @@ impl Context {
     /// Sends `{ref, {:output, text}}` to the caller of `request`, unless it was
     /// cancelled. The message is built and sent outside the lock.
     pub fn send_output(&self, request: &Request, text: &str) {
+        self.register_fast(request);
         {
             let mut inflight = self.lock();
             match inflight.slot_mut(request.id) {
@@ -616,12 +724,22 @@ impl Context {
     pub fn next_job(&self, rx: &flume::Receiver<Job>, spin: Duration) -> Option<Job> {
         let start = Instant::now();
         let mut spins = 0u32;
+        self.awake.store(true, Ordering::Relaxed);
         while self.pending.load(Ordering::Acquire) == 0 {
+            if let Some(request) = self.lane.take() {
+                return Some(Job::Run(request));
+            }
             spins += 1;
             if spins.is_multiple_of(64) && start.elapsed() > spin {
                 break;
             }
             std::hint::spin_loop();
+        }
+        // A request put in the lane from now on is taken back by its caller, who
+        // then queues it: this thread may be asleep.
+        self.awake.store(false, Ordering::SeqCst);
+        if let Some(request) = self.lane.take() {
+            return Some(Job::Run(request));
         }
         let job = rx.recv().ok();
         if job.is_some() {
@@ -632,6 +750,9 @@ impl Context {
 
     /// A job already queued, if any, without blocking.
     pub fn queued_job(&self, rx: &flume::Receiver<Job>) -> Option<Job> {
+        if let Some(request) = self.lane.take() {
+            return Some(Job::Run(request));
+        }
         if self.pending.load(Ordering::Acquire) == 0 {
             return None;
         }

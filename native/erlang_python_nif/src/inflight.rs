@@ -151,6 +151,19 @@ impl<C, W: Clone, R> Inflight<C, W, R> {
             .and_then(|entry| entry.wake.clone())
     }
 
+    /// Registers a request that is already running on top of an empty stack: one
+    /// that reached its context through the fast lane (see `context`), now needing
+    /// the table. Unlike `admit`, a closed context takes it: it is running already.
+    pub fn adopt(&mut self, id: u64, mut slot: Slot<C>) {
+        slot.started = true;
+        self.slots.insert(id, slot);
+        self.stack.push(Frame {
+            id,
+            parked: false,
+            wake: None,
+        });
+    }
+
     /// Undoes `admit` for a request that could not be queued.
     pub fn withdraw(&mut self, id: u64) -> Option<Slot<C>> {
         self.slots.remove(&id)
@@ -275,6 +288,17 @@ mod tests {
             assert!(table.admit(*id, Slot::new((), false, false)));
         }
         table
+    }
+
+    #[test]
+    fn an_adopted_request_runs_and_can_be_cancelled_like_a_started_one() {
+        let mut table = table_with(&[]);
+        table.close();
+        table.adopt(7, Slot::new((), false, false));
+        assert_eq!(table.depth(), 1);
+        assert_eq!(table.cancel(7), Cancel::Interrupt);
+        assert!(table.finish(7).is_some_and(|slot| slot.cancelled));
+        assert_eq!(table.depth(), 0);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod convert;
 mod erlang_module;
 mod error;
 mod event_loop;
+mod fastlane;
 mod inflight;
 mod interp;
 mod loan;

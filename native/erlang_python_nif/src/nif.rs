@@ -9,7 +9,7 @@ use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, ResourceArc, Term};
 use crate::affinity;
 use crate::atoms;
 use crate::channel::{Channel, ChannelRef, Sent};
-use crate::context::{Cancel, Context, OpTerm, INDEX_BITS};
+use crate::context::{Cancel, Context, FastWait, InlineReply, OpTerm, Request, INDEX_BITS};
 use crate::loan::Loan;
 use crate::object::{self, PyObj};
 use crate::pool::Pool;
@@ -340,18 +340,21 @@ fn submit_to<'a>(
         Some((loan, _)) => OpTerm::Lent(loan.clone()),
         None => OpTerm::Saved(owned.save(op)),
     };
-    match context.submit(env.pid(), owned, reference, op_term, spin) {
+    let mut request = context.request(env.pid(), owned, reference, op_term);
+    if spin && loan.is_none() && context.fast_lane_open() {
+        match submit_fast(env, context, request) {
+            Ok(answered) => return answered,
+            Err(reclaimed) => request = reclaimed,
+        }
+    }
+    match context.submit(request, spin) {
         Ok(id) => {
             if let Some((loan, limit)) = loan {
                 loan.settle(op, limit);
             }
             if spin {
                 if let Some(reply) = context.wait_inline(id, CALLER_SPIN) {
-                    // SAFETY: `reply.term` was built in `reply.env`, which is alive.
-                    let result = reply
-                        .env
-                        .run(|owned| unsafe { Term::new(owned, reply.term) }.in_env(env));
-                    return (atoms::done(), result, reply.had_output).encode(env);
+                    return done(env, reply);
                 }
             }
             (atoms::ok(), id).encode(env)
@@ -359,6 +362,32 @@ fn submit_to<'a>(
         // `submit` gave the permit back.
         Err(()) => (atoms::error(), atoms::stopped()).encode(env),
     }
+}
+
+/// Sends a short call through the context's fast lane and waits for it there. The
+/// request comes back when it could not go that way (the lane was busy, or the
+/// context did not take it in time): the caller then queues it.
+fn submit_fast<'a>(env: Env<'a>, context: &Context, request: Request) -> Result<Term<'a>, Request> {
+    let id = context.submit_fast(request)?;
+    let inline = match context.wait_fast(id, env.pid(), CALLER_SPIN) {
+        FastWait::Done(reply) => Some(reply),
+        FastWait::Registered(remaining) => context.wait_inline(id, remaining),
+        FastWait::Pending => None,
+        FastWait::Reclaimed(request) => return Err(request),
+    };
+    Ok(match inline {
+        Some(reply) => done(env, reply),
+        None => (atoms::ok(), id).encode(env),
+    })
+}
+
+/// `{:done, result, had_output?}` from a reply handed over inside the NIF.
+fn done<'a>(env: Env<'a>, reply: InlineReply) -> Term<'a> {
+    // SAFETY: `reply.term` was built in `reply.env`, which is alive.
+    let result = reply
+        .env
+        .run(|owned| unsafe { Term::new(owned, reply.term) }.in_env(env));
+    (atoms::done(), result, reply.had_output).encode(env)
 }
 
 /// Like `pool_submit`, to the context that owns `object` when that is a

@@ -128,6 +128,8 @@ impl Worker {
             frame.seq += 1;
         }
         if frame.wake.is_none() {
+            // SAFETY: the request outlives its frame (see `run`).
+            self.context.register_fast(unsafe { &*frame.request });
             let (tx, rx) = flume::unbounded();
             self.context.open_frame(frame.id, tx);
             let token = ResourceArc::new(FrameToken {
@@ -347,7 +349,7 @@ impl Drop for FrameGuard<'_> {
 /// `{:error, {:internal, text}}` and the context goes on serving.
 pub fn run(py: Python<'_>, worker: &Worker, request: Request) {
     let context = &worker.context;
-    if !context.start(request.id) {
+    if !context.begin(&request) {
         return;
     }
     let wake = {
@@ -414,7 +416,7 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn answer_stopped(py: Python<'_>, context: &Context, request: Request) {
-    if context.start(request.id) {
+    if context.begin(&request) {
         let reply = request
             .env
             .run(|env| (atoms::error(), atoms::stopped()).encode(env).as_c_arg());
@@ -505,7 +507,7 @@ fn main(
     context.close();
     CURRENT.with(|current| current.borrow_mut().take());
     attached(tstate, |py| {
-        while let Ok(job) = rx.try_recv() {
+        while let Some(job) = context.queued_job(&rx) {
             match job {
                 Job::Run(request) => answer_stopped(py, &context, request),
                 Job::Release(orphan) => orphan.release(py),
