@@ -167,6 +167,7 @@ defmodule Py.Native do
   def pool_stop(_pool), do: nif_error()
   def pool_size(_pool), do: nif_error()
   def pool_loads(_pool), do: nif_error()
+  def pool_fast_lane_counts(_pool), do: nif_error()
   def semaphore_current, do: nif_error()
   def semaphore_max, do: nif_error()
   def semaphore_set_max(_max), do: nif_error()

@@ -136,7 +136,8 @@ pub struct Context {
     pub index: usize,
     /// First: the line a waiting caller and its context share on the fast path.
     lane: FastLane,
-    /// The thread is spinning for work, so a request in the lane is taken at once.
+    /// The thread is not blocked waiting for work, so a request in the lane is
+    /// taken within microseconds.
     awake: std::sync::atomic::AtomicBool,
     tx: flume::Sender<Job>,
     inflight: Mutex<Table>,
@@ -168,7 +169,7 @@ impl Context {
         let context = Arc::new(Context {
             index,
             lane: FastLane::default(),
-            awake: std::sync::atomic::AtomicBool::new(false),
+            awake: std::sync::atomic::AtomicBool::new(true),
             tx,
             inflight: Mutex::new(Table::default()),
             load: AtomicUsize::new(0),
@@ -344,15 +345,16 @@ impl Context {
                 return FastWait::Reclaimed(request);
             }
             let mut inflight = self.lock();
-            if self.lane.register() {
+            if self.lane.give_up() {
                 inflight.adopt(id, Slot::new(caller_of(caller), false, false));
-                drop(inflight);
-                // Registered: the lane is the caller's to let go of.
-                let _ = self.lane.seen();
                 return FastWait::Pending;
             }
             // Answered or registered by the context meanwhile: seen next time round.
         }
+    }
+
+    pub fn fast_lane_counts(&self) -> crate::fastlane::Counts {
+        self.lane.counts()
     }
 
     /// Moves a request running from the fast lane into the table, before anything that
@@ -724,7 +726,6 @@ impl Context {
     pub fn next_job(&self, rx: &flume::Receiver<Job>, spin: Duration) -> Option<Job> {
         let start = Instant::now();
         let mut spins = 0u32;
-        self.awake.store(true, Ordering::Relaxed);
         while self.pending.load(Ordering::Acquire) == 0 {
             if let Some(request) = self.lane.take() {
                 return Some(Job::Run(request));
@@ -742,6 +743,9 @@ impl Context {
             return Some(Job::Run(request));
         }
         let job = rx.recv().ok();
+        // Awake again: while it runs this job its load keeps the lane shut, and once
+        // done it looks at the lane before it sleeps.
+        self.awake.store(true, Ordering::Relaxed);
         if job.is_some() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
         }

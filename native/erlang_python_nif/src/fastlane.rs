@@ -21,7 +21,7 @@
 //! enters while the previous caller still reads it.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::context::{InlineReply, Request};
 
@@ -51,6 +51,23 @@ pub struct FastLane {
     request: UnsafeCell<Option<Request>>,
     /// Written by the context before DONE, taken by the caller after it.
     reply: UnsafeCell<Option<InlineReply>>,
+    /// How requests left the lane, for tests and diagnostics (`counts`). Bumped by
+    /// the caller, which holds this line at that moment anyway.
+    answered: AtomicU64,
+    registered: AtomicU64,
+    given_up: AtomicU64,
+    reclaimed: AtomicU64,
+}
+
+/// How many requests left a lane each way: answered in it, registered by the
+/// context (output, a callback), registered by a caller that stopped waiting, taken
+/// back by their caller.
+#[derive(Default, Clone, Copy)]
+pub struct Counts {
+    pub answered: u64,
+    pub registered: u64,
+    pub given_up: u64,
+    pub reclaimed: u64,
 }
 
 // SAFETY: `request` and `reply` are only touched by the side the state gives them
@@ -63,6 +80,10 @@ impl Default for FastLane {
             state: AtomicU8::new(FREE),
             request: UnsafeCell::new(None),
             reply: UnsafeCell::new(None),
+            answered: AtomicU64::new(0),
+            registered: AtomicU64::new(0),
+            given_up: AtomicU64::new(0),
+            reclaimed: AtomicU64::new(0),
         }
     }
 }
@@ -90,6 +111,7 @@ impl FastLane {
                 // SAFETY: DONE gives the reply field to the caller.
                 let reply = unsafe { (*self.reply.get()).take() };
                 self.state.store(FREE, Ordering::Release);
+                self.answered.fetch_add(1, Ordering::Relaxed);
                 match reply {
                     Some(reply) => Seen::Done(reply),
                     None => unreachable!("DONE without a reply"),
@@ -97,6 +119,7 @@ impl FastLane {
             }
             REGISTERED => {
                 self.state.store(FREE, Ordering::Release);
+                self.registered.fetch_add(1, Ordering::Relaxed);
                 Seen::Registered
             }
             _ => Seen::Waiting,
@@ -111,7 +134,29 @@ impl FastLane {
         // SAFETY: CLAIMED gives the request field back to this caller.
         let request = unsafe { (*self.request.get()).take() };
         self.state.store(FREE, Ordering::Release);
+        self.reclaimed.fetch_add(1, Ordering::Relaxed);
         request
+    }
+
+    /// Caller, holding the table's lock: registers its running request as it stops
+    /// waiting, and lets go of the lane. False when it was answered or registered by
+    /// the context meanwhile.
+    pub fn give_up(&self) -> bool {
+        if !self.register() {
+            return false;
+        }
+        self.state.store(FREE, Ordering::Release);
+        self.given_up.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            answered: self.answered.load(Ordering::Relaxed),
+            registered: self.registered.load(Ordering::Relaxed),
+            given_up: self.given_up.load(Ordering::Relaxed),
+            reclaimed: self.reclaimed.load(Ordering::Relaxed),
+        }
     }
 
     /// Context: whether a request waits to be taken.

@@ -487,6 +487,23 @@ fn pool_loads(pool: ResourceArc<Pool>) -> Vec<usize> {
     pool.contexts.iter().map(|context| context.load()).collect()
 }
 
+/// `{answered, registered, given_up, reclaimed}`: how the requests sent through the
+/// pool's fast lanes left them (see `fastlane::Counts`).
+#[rustler::nif]
+fn pool_fast_lane_counts(pool: ResourceArc<Pool>) -> (u64, u64, u64, u64) {
+    pool.contexts
+        .iter()
+        .fold((0, 0, 0, 0), |(a, r, g, c), context| {
+            let counts = context.fast_lane_counts();
+            (
+                a + counts.answered,
+                r + counts.registered,
+                g + counts.given_up,
+                c + counts.reclaimed,
+            )
+        })
+}
+
 #[rustler::nif]
 fn semaphore_current() -> usize {
     semaphore::current()
