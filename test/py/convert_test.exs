@@ -315,6 +315,33 @@ defmodule Py.ConvertTest do
              {:ok, [1, -(2 ** 63), 2 ** 63, 2 ** 100, "x", 1.5, "a", nil]}
   end
 
+  test "small ints arriving on a context are shared objects; every int keeps its value" do
+    edges = [-(2 ** 63), -257, -256, -255, -1, 0, 1, 256, 257, 16_383, 16_384, 2 ** 63 - 1]
+    values = edges ++ Enum.to_list(-300..300//7) ++ Enum.to_list(16_000..16_500//13)
+
+    # Each value both alone (a call's argument) and inside a list.
+    for value <- values do
+      assert Py.call(:operator, :neg, [value]) == {:ok, -value}
+    end
+
+    assert Py.call(:builtins, :list, [values]) == {:ok, values}
+    assert Py.eval("[x + 0 for x in xs]", %{xs: values}) == {:ok, values}
+    assert Py.eval("sum(xs)", %{xs: Enum.to_list(1..10_000)}) == {:ok, 50_005_000}
+
+    # Within -256..16 383 the same value is the same object, also across calls on one
+    # context (CPython alone shares only -5..256); outside it, a new object each time.
+    context = hd(Py.Context.list())
+    same = fn a, b -> Py.eval("a is b", %{a: a, b: b}, context: context) end
+    assert same.(5_000, 5_000) == {:ok, true}
+    assert same.(-256, -256) == {:ok, true}
+    assert same.(16_383, 16_383) == {:ok, true}
+    assert same.(16_384, 16_384) == {:ok, false}
+    assert same.(-257, -257) == {:ok, false}
+    assert Py.eval("a[0] is a[1]", %{a: [9_999, 9_999]}, context: context) == {:ok, true}
+    {:ok, first} = Py.call(:builtins, :id, [12_345], context: context)
+    assert Py.call(:builtins, :id, [12_345], context: context) == {:ok, first}
+  end
+
   test "Python never creates atoms" do
     name = "py_atom_probe_#{System.unique_integer([:positive])}"
     {:ok, result} = Py.eval("{n: n, 'k': [n]}", %{n: name})

@@ -172,6 +172,7 @@ impl View {
             py,
             types: &self.types,
             interp: self.interp,
+            ints: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::atoms;
 use crate::context::{OpTerm, Request};
 use crate::convert::decode::Decoder;
 use crate::convert::encode::{self, Encoder_};
+use crate::convert::small_ints::SmallInts;
 use crate::convert::ErlangTypes;
 use crate::convert::{etf, scratch, ConvertError};
 use crate::erlang_module;
@@ -29,6 +30,7 @@ const CODE_CACHE_LIMIT: usize = 512;
 
 pub struct Interp {
     pub types: ErlangTypes,
+    pub ints: SmallInts,
     pub home: Home,
     globals: Py<PyDict>,
     builtins: Py<PyModule>,
@@ -203,6 +205,7 @@ impl Interp {
         let main = py.import("__main__")?;
         Ok(Interp {
             types,
+            ints: SmallInts::new(),
             home,
             globals: main.dict().unbind(),
             builtins: py.import("builtins")?.unbind(),
@@ -371,6 +374,7 @@ impl Interp {
             py,
             types: &self.types,
             interp: self.home.interp,
+            ints: Some(&self.ints),
         }
     }
 

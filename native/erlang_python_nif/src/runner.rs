@@ -65,6 +65,7 @@ pub fn call<'py>(
         py,
         types: &view.types,
         interp: view.interp,
+        ints: None,
     };
     env.run(|env| callback_result(py, &decoder, &view.types.callback_error, term.load(env)))
 }

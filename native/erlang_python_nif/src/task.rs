@@ -345,6 +345,7 @@ fn take(py: Python<'_>) -> PyResult<Py<PyAny>> {
         py,
         types: &view.types,
         interp: view.interp,
+        ints: None,
     };
     let starts = PyList::empty(py);
     let cancels = PyList::empty(py);

@@ -285,6 +285,7 @@ impl Worker {
             py,
             types: &self.interp.types,
             interp: self.interp.home.interp,
+            ints: Some(&self.interp.ints),
         };
         callback_result(py, &decoder, &self.interp.types.callback_error, term)
     }

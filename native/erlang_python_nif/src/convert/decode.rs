@@ -2,9 +2,10 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PySet, PyString, PyTuple};
 use rustler::{Atom, Binary, Term, TermType};
 
+use super::small_ints::SmallInts;
 use super::{ConvertError, ErlangTypes, MAX_DEPTH};
 use crate::atoms;
 use crate::object::PyObj;
@@ -14,6 +15,8 @@ pub struct Decoder<'a, 'py> {
     pub types: &'a ErlangTypes,
     /// The interpreter decoding: handles from others are refused.
     pub interp: i64,
+    /// The context thread's shared small ints, when decoding on one.
+    pub ints: Option<&'a SmallInts>,
 }
 
 type Decoded<'py> = Result<Bound<'py, PyAny>, ConvertError>;
@@ -23,6 +26,16 @@ impl<'py> Decoder<'_, 'py> {
         self.value(term, 0)
     }
 
+    #[inline(always)]
+    fn int(&self, value: i64) -> Decoded<'py> {
+        if let Some(object) = self.ints.and_then(|ints| ints.get(self.py, value)) {
+            // SAFETY: `get` returns a new reference.
+            return Ok(unsafe { Bound::from_owned_ptr(self.py, object) });
+        }
+        // SAFETY: a new reference, or NULL with an error set.
+        Ok(unsafe { Bound::from_owned_ptr_or_err(self.py, ffi::PyLong_FromLongLong(value))? })
+    }
+
     fn value(&self, term: Term, depth: usize) -> Decoded<'py> {
         if depth > MAX_DEPTH {
             return Err(ConvertError::TooDeep);
@@ -30,7 +43,10 @@ impl<'py> Decoder<'_, 'py> {
         let py = self.py;
         match term.get_type() {
             TermType::Atom => self.atom(term),
-            TermType::Integer => integer(py, term),
+            TermType::Integer => match small_int(term) {
+                Some(value) => self.int(value),
+                None => big_integer(py, term),
+            },
             TermType::Float => {
                 let mut f = 0.0;
                 // SAFETY: `term` belongs to its env; the call only reads it.
@@ -128,10 +144,7 @@ impl<'py> Decoder<'_, 'py> {
             // SAFETY: `head` was just read from a list of `env`.
             let head = unsafe { Term::new(env, head) };
             let item = match small_int(head) {
-                // SAFETY: a new reference, or NULL with an error set.
-                Some(value) => unsafe {
-                    Bound::from_owned_ptr_or_err(self.py, ffi::PyLong_FromLongLong(value))?
-                },
+                Some(value) => self.int(value)?,
                 None => self.value(head, depth)?,
             };
             // SAFETY: `index` is in bounds and its slot is empty; the container takes
@@ -248,10 +261,8 @@ fn small_int(term: Term) -> Option<i64> {
     (ok != 0).then_some(value)
 }
 
-fn integer<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
-    if let Ok(small) = term.decode::<i64>() {
-        return Ok(PyInt::new(py, small).into_any());
-    }
+/// An integer past 64 bits.
+fn big_integer<'py>(py: Python<'py>, term: Term) -> Decoded<'py> {
     // rustler and pyo3 depend on different num-bigint releases: cross via bytes.
     let big: rustler::BigInt = term
         .decode()

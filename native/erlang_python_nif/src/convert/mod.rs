@@ -8,6 +8,7 @@ pub mod decode;
 pub mod encode;
 pub mod etf;
 pub mod scratch;
+pub mod small_ints;
 
 use pyo3::prelude::*;
 use pyo3::types::PyType;
