@@ -37,7 +37,9 @@ defmodule Py do
   gets a read-only `memoryview` over the binary's own bytes, valid for as long as
   Python keeps it (`numpy.frombuffer` works on it). Coming back, `str` and `bytes` are
   copied once into a new binary; large dicts, sets and lists travel as external term
-  format and are decoded by the caller.
+  format and are decoded by the caller. Integers from -256 to 16 383 arrive as
+  objects each context shares between calls, as CPython shares -5..256 (only `is`
+  can tell).
 
   ## Errors
 
