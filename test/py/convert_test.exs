@@ -315,6 +315,22 @@ defmodule Py.ConvertTest do
              {:ok, [1, -(2 ** 63), 2 ** 63, 2 ** 100, "x", 1.5, "a", nil]}
   end
 
+  test "ints coming back keep their value at every digit boundary" do
+    # Python keeps ints below 2**30 in one digit and reads them specially.
+    edges = [0, 1, -1, 2 ** 15, 2 ** 30 - 1, -(2 ** 30 - 1), 2 ** 30, -(2 ** 30), 2 ** 60]
+
+    assert Py.eval("[0, 1, -1, 2**15, 2**30 - 1, -(2**30 - 1), 2**30, -2**30, 2**60]") ==
+             {:ok, edges}
+
+    for value <- edges, do: assert(Py.eval("x * 1", %{x: value}) == {:ok, value})
+
+    assert Py.eval("[i * 7919 for i in range(-3000, 3000)]") ==
+             {:ok, Enum.map(-3000..2999, &(&1 * 7919))}
+
+    assert Py.eval("tuple(-i for i in range(100000, 100040))") ==
+             {:ok, List.to_tuple(Enum.map(100_000..100_039, &(-&1)))}
+  end
+
   test "small ints arriving on a context are shared objects; every int keeps its value" do
     edges = [-(2 ** 63), -257, -256, -255, -1, 0, 1, 256, 257, 16_383, 16_384, 2 ** 63 - 1]
     values = edges ++ Enum.to_list(-300..300//7) ++ Enum.to_list(16_000..16_500//13)

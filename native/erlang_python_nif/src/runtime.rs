@@ -100,7 +100,10 @@ pub fn init(python: &str, relay: LocalPid) -> Result<&'static Runtime, String> {
 
     // Errors are turned into text while attached: a Python error holds objects that
     // must not be dropped without an attached thread state.
-    let info = Python::attach(|py| read_info(py).map_err(|err| err.to_string()));
+    let info = Python::attach(|py| {
+        crate::convert::compact_int::enable(py);
+        read_info(py).map_err(|err| err.to_string())
+    });
     // The attach above made a thread state for this (dirty scheduler) thread; it stays
     // registered but detached, and is never used for requests.
     // SAFETY: the main interpreter lives as long as the process.

@@ -86,6 +86,9 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
     unsafe fn number(&self, ptr: *mut ffi::PyObject) -> Option<rustler::sys::ErlNifTerm> {
         let env = self.env.as_c_arg();
         if ffi::PyLong_CheckExact(ptr) != 0 {
+            if let Some(value) = super::compact_int::value(ptr) {
+                return Some(rustler::sys::enif_make_int64(env, value));
+            }
             // An exact int cannot fail to convert: a value past 64 bits sets
             // `overflow` (and no error) and takes the big-integer path.
             let mut overflow = 0;

@@ -4,6 +4,7 @@
 //! (200 000 nested lists, a self-referencing Python list) gives an error instead of
 //! exhausting the context thread's stack.
 
+pub mod compact_int;
 pub mod decode;
 pub mod encode;
 pub mod etf;
