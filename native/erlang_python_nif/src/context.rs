@@ -300,7 +300,7 @@ impl Context {
     }
 
     /// Whether a short call may take the fast lane: nothing queued or running, and the
-    /// thread spinning for work.
+    /// thread not blocked waiting for work.
     pub fn fast_lane_open(&self) -> bool {
         self.load.load(Ordering::Relaxed) == 0
             && self.awake.load(Ordering::Relaxed)
@@ -740,6 +740,7 @@ impl Context {
         // then queues it: this thread may be asleep.
         self.awake.store(false, Ordering::SeqCst);
         if let Some(request) = self.lane.take() {
+            self.awake.store(true, Ordering::Relaxed);
             return Some(Job::Run(request));
         }
         let job = rx.recv().ok();
