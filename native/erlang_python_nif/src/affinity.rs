@@ -56,11 +56,14 @@ pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
 }
 
 #[cfg(not(target_os = "linux"))]
+const UNSUPPORTED: &str = "cpu_affinity: :spread is supported on Linux only";
+
+#[cfg(not(target_os = "linux"))]
 fn allowed_cpus() -> Result<Vec<usize>, String> {
-    Err("cpu_affinity: :spread is supported on Linux only".into())
+    Err(UNSUPPORTED.into())
 }
 
 #[cfg(not(target_os = "linux"))]
 pub fn pin_current_thread(_cpu: usize) -> Result<(), String> {
-    Err("cpu_affinity: :spread is supported on Linux only".into())
+    Err(UNSUPPORTED.into())
 }
