@@ -95,6 +95,13 @@ defmodule Py.ConvertTest do
     test "large maps and sets, both ways" do
       map = Map.new(1..5_000, fn i -> {"key#{i}", i} end)
       assert round_trip(map) == {:ok, map}
+
+      # Dicts are made with room for every key: filled, they still grow and look up.
+      assert Py.eval("(len(d), d['key1'], d['key5000'], 'key0' in d)", %{d: map}) ==
+               {:ok, {5_000, 1, 5_000, false}}
+
+      assert Py.eval("d.update({'extra': 0}) or len(d)", %{d: map}) == {:ok, 5_001}
+
       {:ok, from_python} = Py.eval("{str(i): i for i in range(5000)}")
       assert map_size(from_python) == 5_000
       set = MapSet.new(1..5_000)
