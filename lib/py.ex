@@ -363,7 +363,7 @@ defmodule Py do
 
   ## Examples
 
-      iex> ref = Py.spawn_call(:time, :sleep, [10])
+      iex> ref = Py.spawn_call(:time, :sleep, [0.2])
       iex> Py.await(ref, 50)
       {:error, :timeout}
   """
