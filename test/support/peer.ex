@@ -83,9 +83,25 @@ defmodule Py.Test.Peer do
 
   # One peer shared by a test module (call from setup_all): this VM is distributed
   # and the peer started for the module's lifetime, both undone when it ends.
+  #
+  # A peer is a whole VM starting Python. One full run in many saw a module's shared
+  # peer setup fail (the reason was not kept): say why, and try once more before
+  # failing every test of the module.
   def shared! do
+    shared_once!()
+  rescue
+    error ->
+      IO.warn(
+        "the shared peer node failed to start, trying again: " <> Exception.message(error),
+        []
+      )
+
+      shared_once!()
+  end
+
+  defp shared_once! do
     undistribute = distribute!()
-    {peer, node} = start_retrying!()
+    {peer, node} = start!()
 
     ExUnit.Callbacks.on_exit(fn ->
       stop(peer)
@@ -94,17 +110,6 @@ defmodule Py.Test.Peer do
 
     {:ok, remote_os_pid} = :erpc.call(node, Py, :call, [:os, :getpid, []])
     %{node: node, remote_os_pid: remote_os_pid}
-  end
-
-  # A peer is a whole VM starting Python. One full run in many saw a module's shared
-  # peer fail to start (the reason was not kept); say why, and try once more before
-  # failing every test of the module.
-  defp start_retrying! do
-    start!()
-  rescue
-    error in ExUnit.AssertionError ->
-      IO.warn("a peer node did not start, trying again: " <> Exception.message(error), [])
-      start!()
   end
 
   def stop(peer) do
