@@ -134,7 +134,8 @@ pub enum FastWait {
 
 pub struct Context {
     pub index: usize,
-    /// First: the line a waiting caller and its context share on the fast path.
+    /// Shared by a waiting caller and its context on the fast path; aligned to cache
+    /// lines of its own, so the fields around it do not bounce with it.
     lane: FastLane,
     /// The thread is not blocked waiting for work, so a request in the lane is
     /// taken within microseconds.
@@ -344,7 +345,7 @@ impl Context {
             }
             let mut inflight = self.lock();
             if self.lane.give_up() {
-                inflight.adopt(id, Slot::new(caller_of(caller), false, false));
+                adopt(&mut inflight, id, caller, false);
                 return FastWait::Pending;
             }
             // Answered or registered by the context meanwhile: seen next time round.
@@ -355,18 +356,12 @@ impl Context {
         self.lane.counts()
     }
 
-    /// Moves a request running from the fast lane into the table, before anything that
-    /// needs it there (output, a callback). Its caller may still be waiting inline.
-    pub fn register_fast(&self, request: &Request) {
-        if !request.fast {
-            return;
-        }
-        let mut inflight = self.lock();
-        if self.lane.register() {
-            inflight.adopt(
-                request.id,
-                Slot::new(caller_of(request.caller), false, true),
-            );
+    /// Moves a request running from the fast lane into the table (held locked), before
+    /// anything that needs it there: output, a callback. Its caller may still be
+    /// waiting inline. Once registered, or for a queued request, nothing to do.
+    fn register_fast(&self, inflight: &mut Table, request: &Request) {
+        if request.fast && self.lane.register() {
+            adopt(inflight, request.id, request.caller, true);
         }
     }
 
@@ -545,9 +540,12 @@ impl Context {
         self.lock().is_cancelled(id)
     }
 
-    /// Gives frame `id` a channel to be woken on (the first time it parks).
-    pub fn open_frame(&self, id: u64, wake: WakeSender) {
-        self.lock().open_frame(id, wake);
+    /// Gives the frame of `request` a channel to be woken on (the first time it
+    /// parks), registering it first if it came through the fast lane.
+    pub fn open_frame(&self, request: &Request, wake: WakeSender) {
+        let mut inflight = self.lock();
+        self.register_fast(&mut inflight, request);
+        inflight.open_frame(request.id, wake);
     }
 
     /// Marks frame `id` parked and sends its callback message, both under the lock:
@@ -652,9 +650,9 @@ impl Context {
     /// Sends `{ref, {:output, text}}` to the caller of `request`, unless it was
     /// cancelled. The message is built and sent outside the lock.
     pub fn send_output(&self, request: &Request, text: &str) {
-        self.register_fast(request);
         {
             let mut inflight = self.lock();
+            self.register_fast(&mut inflight, request);
             match inflight.slot_mut(request.id) {
                 Some(slot) if !slot.cancelled => slot.had_output = true,
                 _ => return,
@@ -676,7 +674,7 @@ impl Context {
     /// wake counter before blocking: a callback answered within microseconds never
     /// pays for a sleeping thread's wake-up, nor contends for the channel's lock.
     pub fn next_wake(&self, rx: &flume::Receiver<Wake>, spin: Duration) -> Option<Wake> {
-        let start = Instant::now();
+        let mut clock = SpinClock::new(spin);
         let mut seen = self.wakes.load(Ordering::Acquire);
         loop {
             match rx.try_recv() {
@@ -684,15 +682,13 @@ impl Context {
                 Err(flume::TryRecvError::Disconnected) => return None,
                 Err(flume::TryRecvError::Empty) => {}
             }
-            let mut spins = 0u32;
             loop {
                 let now = self.wakes.load(Ordering::Acquire);
                 if now != seen {
                     seen = now;
                     break;
                 }
-                spins += 1;
-                if spins.is_multiple_of(64) && start.elapsed() > spin {
+                if clock.expired(64) {
                     return rx.recv().ok();
                 }
                 std::hint::spin_loop();
@@ -702,15 +698,13 @@ impl Context {
 
     /// Spins up to `limit` until `counter` or this context's wake counter moves.
     pub fn spin_until_changed(&self, counter: &AtomicU64, limit: Duration) {
-        let start = Instant::now();
+        let mut clock = SpinClock::new(limit);
         let counted = counter.load(Ordering::Acquire);
         let woken = self.wakes.load(Ordering::Acquire);
-        let mut spins = 0u32;
         while counter.load(Ordering::Acquire) == counted
             && self.wakes.load(Ordering::Acquire) == woken
         {
-            spins += 1;
-            if spins.is_multiple_of(64) && start.elapsed() > limit {
+            if clock.expired(64) {
                 return;
             }
             std::hint::spin_loop();
@@ -730,16 +724,18 @@ impl Context {
             }
             std::hint::spin_loop();
         }
-        // A request put in the lane from now on is taken back by its caller, who
-        // then queues it: this thread may be asleep.
-        self.awake.store(false, Ordering::SeqCst);
+        // A hint for callers: a request put in the lane from now on is likely taken
+        // back by its caller after its spin, and queued, since this thread may be
+        // asleep. Correctness rests on that take-back, not on this flag.
+        self.awake.store(false, Ordering::Relaxed);
         if let Some(request) = self.lane.take() {
             self.awake.store(true, Ordering::Relaxed);
             return Some(Job::Run(request));
         }
         let job = rx.recv().ok();
-        // Awake again: while it runs this job its load keeps the lane shut, and once
-        // done it looks at the lane before it sleeps.
+        // Awake again. While it runs a request, its load keeps callers out of the lane;
+        // a caller entering while it frees an orphan is taken back after its spin.
+        // Once done it looks at the lane before it sleeps.
         self.awake.store(true, Ordering::Relaxed);
         if job.is_some() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
@@ -761,6 +757,12 @@ impl Context {
         }
         job
     }
+}
+
+/// Puts a request running from the fast lane in the table, as a started frame.
+/// `spinning`: its caller still waits inline for the reply.
+fn adopt(inflight: &mut Table, id: u64, caller: LocalPid, spinning: bool) {
+    inflight.adopt(id, Slot::new(caller_of(caller), false, spinning));
 }
 
 /// Times a bounded spin without reading the clock for a short one: the clock is first

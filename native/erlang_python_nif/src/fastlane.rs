@@ -1,8 +1,8 @@
 //! The fast lane: one request at a time, handed from a caller waiting in the NIF to
-//! an idle context that is spinning for work, and its reply handed back, through
-//! one cache line of state. The in-flight table and the job queue are not touched:
-//! on the usual path each costs a lock and a few cache lines crossing between cores
-//! each way, most of what a short call costs.
+//! an idle context that is spinning for work, and its reply handed back, through a
+//! state byte and two slots on cache lines of their own. The in-flight table and
+//! the job queue are not touched: on the usual path each costs a lock and a few
+//! cache lines crossing between cores each way, most of what a short call costs.
 //!
 //! A request in the lane is known only to its caller and its context. Whatever needs
 //! the table (output, a callback that parks the frame, a caller that stops waiting
@@ -52,7 +52,7 @@ pub struct FastLane {
     /// Written by the context before DONE, taken by the caller after it.
     reply: UnsafeCell<Option<InlineReply>>,
     /// How requests left the lane, for tests and diagnostics (`counts`). Bumped by
-    /// the caller, which holds this line at that moment anyway.
+    /// the caller right after it wrote the state, so on a line it holds already.
     answered: AtomicU64,
     registered: AtomicU64,
     given_up: AtomicU64,
@@ -189,8 +189,10 @@ impl FastLane {
     /// Context: hands the reply to the waiting caller, or gives it back when the
     /// request was registered meanwhile (then it is answered the ordinary way).
     pub fn answer(&self, reply: InlineReply) -> Result<(), InlineReply> {
-        // SAFETY: while RUNNING the reply field is the context's; the caller reads it
-        // only after DONE.
+        // SAFETY: only this context thread ever sets DONE, and it runs one lane request
+        // at a time; a caller reads the field only once it sees DONE. So nothing reads
+        // it now, whatever the state (RUNNING, or registered meanwhile, or even FREE
+        // with another caller's request after a give-up).
         unsafe { *self.reply.get() = Some(reply) };
         match self
             .state

@@ -154,14 +154,10 @@ impl<C, W: Clone, R> Inflight<C, W, R> {
     /// Registers a request that is already running on top of an empty stack: one
     /// that reached its context through the fast lane (see `context`), now needing
     /// the table. Unlike `admit`, a closed context takes it: it is running already.
-    pub fn adopt(&mut self, id: u64, mut slot: Slot<C>) {
-        slot.started = true;
+    pub fn adopt(&mut self, id: u64, slot: Slot<C>) {
         self.slots.insert(id, slot);
-        self.stack.push(Frame {
-            id,
-            parked: false,
-            wake: None,
-        });
+        // A new slot is neither cancelled nor started: it always goes on the stack.
+        let _ = self.start(id);
     }
 
     /// Undoes `admit` for a request that could not be queued.

@@ -332,7 +332,7 @@ fn submit_to<'a>(
     }
     // Only an uncontended call is worth waiting for here; behind other work the wait
     // would be wasted, and a batch (`wait` false) must not wait per request.
-    let spin = wait && context.load() == 0;
+    let mut spin = wait && context.load() == 0;
     let owned = OwnedEnv::new();
     let reference = owned.save(reference);
     let loan = lend.filter(|_| spin).map(|limit| (Loan::new(op), limit));
@@ -344,7 +344,9 @@ fn submit_to<'a>(
     if spin && loan.is_none() && context.fast_lane_open() {
         match submit_fast(env, context, request) {
             Ok(answered) => return answered,
-            Err(reclaimed) => request = reclaimed,
+            // The context did not take it within the spin: it is asleep or busy, and
+            // spinning again would likely wait in vain. The reply comes as a message.
+            Err(reclaimed) => (request, spin) = (reclaimed, false),
         }
     }
     match context.submit(request, spin) {

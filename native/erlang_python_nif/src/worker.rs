@@ -128,10 +128,9 @@ impl Worker {
             frame.seq += 1;
         }
         if frame.wake.is_none() {
-            // SAFETY: the request outlives its frame (see `run`).
-            self.context.register_fast(unsafe { &*frame.request });
             let (tx, rx) = flume::unbounded();
-            self.context.open_frame(frame.id, tx);
+            // SAFETY: the request outlives its frame (see `run`).
+            self.context.open_frame(unsafe { &*frame.request }, tx);
             let token = ResourceArc::new(FrameToken {
                 context: Arc::downgrade(&self.context),
                 frame: frame.id,

@@ -39,24 +39,22 @@ pub unsafe fn value(ptr: *mut ffi::PyObject) -> Option<i64> {
     if !cfg!(Py_3_12) || !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
-    #[repr(C)]
-    struct LongValue {
-        tag: usize,
-        digit: u32,
-    }
-    // SAFETY: an exact int of 3.12+ has this layout after its header (checked by
-    // `enable`); a compact one has its one digit.
-    let long = unsafe {
-        &*ptr
-            .cast::<u8>()
-            .add(std::mem::size_of::<ffi::PyObject>())
-            .cast::<LongValue>()
+    // SAFETY: an exact int of 3.12+ has a `usize` tag right after its header and, when
+    // compact, one 32-bit digit after the tag (checked by `enable`). Each field is
+    // read on its own: a compact int's allocation may end right after its digit.
+    let (tag, digit) = unsafe {
+        let tag = ptr.cast::<u8>().add(std::mem::size_of::<ffi::PyObject>());
+        let tag_value = tag.cast::<usize>().read();
+        let digit = tag.add(std::mem::size_of::<usize>()).cast::<u32>();
+        (tag_value, digit)
     };
     // Digit count in the bits above the low three; compact means 0 or 1 digits.
-    if long.tag >= 2 << 3 {
+    if tag >= 2 << 3 {
         return None;
     }
     // Low two bits: 0 positive, 1 zero, 2 negative.
-    let sign = 1 - (long.tag & 3) as i64;
-    Some(sign * i64::from(long.digit))
+    let sign = 1 - (tag & 3) as i64;
+    // SAFETY: compact, so the digit is there (CPython gives zero one as well; its
+    // sign makes the product 0 whatever it holds).
+    Some(sign * i64::from(unsafe { digit.read() }))
 }

@@ -258,11 +258,7 @@ extern "C" {
 /// An empty dict with room for the map's entries: filling it never resizes, which
 /// for a thousand keys is a tenth of the conversion.
 fn presized_dict<'py>(py: Python<'py>, map: Term) -> Result<Bound<'py, PyDict>, ConvertError> {
-    let mut size: usize = 0;
-    // SAFETY: `map` is a map of its env (checked by the caller); the call only reads it.
-    unsafe {
-        rustler::sys::enif_get_map_size(map.get_env().as_c_arg(), map.as_c_arg(), &mut size);
-    }
+    let size = map.map_size().unwrap_or(0);
     let size = ffi::Py_ssize_t::try_from(size).unwrap_or(0);
     // SAFETY: a new reference, or NULL with an error set; the object is a dict.
     let dict = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(size))? };

@@ -263,19 +263,18 @@ impl<'py, 'e> Encoder_<'_, 'py, 'e> {
 /// The atom an `erlang.Atom` names, and its name. Only atoms the VM already knows:
 /// Python must never grow the atom table, which is never garbage collected and ends
 /// the VM when full.
-pub(super) fn existing_atom(
+pub(super) fn existing_atom<'py>(
     env: Env<'_>,
-    obj: &Bound<'_, PyAny>,
-) -> Result<(rustler::Atom, String), ConvertError> {
-    let name = obj.getattr("name")?;
-    let name = name
-        .cast::<PyString>()
-        .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?
-        .to_str()?
-        .to_string();
-    match rustler::Atom::existing_from_str(env, &name) {
+    obj: &Bound<'py, PyAny>,
+) -> Result<(rustler::Atom, Bound<'py, PyString>), ConvertError> {
+    let name = obj
+        .getattr("name")?
+        .cast_into::<PyString>()
+        .map_err(|_| ConvertError::Unsupported("a damaged erlang.Atom"))?;
+    let text = name.to_str()?;
+    match rustler::Atom::existing_from_str(env, text) {
         Ok(atom) => Ok((atom, name)),
-        Err(_) => Err(ConvertError::UnknownAtom(name)),
+        Err(_) => Err(ConvertError::UnknownAtom(text.to_string())),
     }
 }
 

@@ -173,10 +173,11 @@ impl Writer<'_, '_, '_> {
         }
         if class.is(self.types.atom.bind(self.py)) {
             let (_, name) = super::encode::existing_atom(self.env, obj)?;
+            let name = name.to_str()?;
             if name.len() > u8::MAX as usize {
                 return Ok(false);
             }
-            atom(self.out, &name);
+            atom(self.out, name);
             return Ok(true);
         }
         // Channels and everything without an Elixir form become handles: terms only.

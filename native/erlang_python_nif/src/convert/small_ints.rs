@@ -31,7 +31,7 @@ impl SmallInts {
     /// could not make it: the caller then makes it the usual way and sees why).
     #[inline]
     pub fn get(&self, _py: Python<'_>, value: i64) -> Option<*mut ffi::PyObject> {
-        // Below MIN this wraps to a huge index, which is out of range like above MAX.
+        // Below MIN this wraps to a huge index, past the table's end like values above it.
         let slot = self.slots.get(value.wrapping_sub(MIN) as usize)?;
         let mut object = slot.get();
         if object.is_null() {
